@@ -1,0 +1,318 @@
+"""The queue seam: SQS FIFO semantics, shared by every backend.
+
+The public methods here validate input and keep the semantics that do not depend
+on where messages live (batch limits, message size, content-based deduplication
+ids, the poison-message rule); a backend implements the underscored primitives.
+The shape follows AWS Powertools' idempotency persistence layer: the base does
+the checking once, each backend does the storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from ..exceptions import QueueError
+
+#: SQS limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
+MAX_BATCH_SIZE = 10
+MAX_WAIT_SECONDS = 20.0
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_VISIBILITY_TIMEOUT = 12 * 3600.0
+
+#: Message attribute names a dead-lettered message carries.
+FAILURE_REASON_ATTRIBUTE = "failureReason"
+SOURCE_QUEUE_ATTRIBUTE = "sourceQueue"
+RECEIVE_COUNT_ATTRIBUTE = "receiveCount"
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """How a queue behaves; defaults are the analytics queue's."""
+
+    fifo: bool = True
+    visibility_timeout: float = 30.0
+    max_receive_count: int = 3
+    retention_seconds: float = 4 * 24 * 3600.0
+    dedup_window_seconds: float = 300.0
+    content_based_dedup: bool = False
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    delay_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.max_receive_count < 1:
+            raise ValueError("max_receive_count must be at least 1")
+        if not 0 <= self.visibility_timeout <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError("visibility_timeout must be between 0 and 12 hours")
+
+
+#: Jobs queues keep messages 14 days (DESIGN.md).
+JOBS_QUEUE_CONFIG = QueueConfig(retention_seconds=14 * 24 * 3600.0, visibility_timeout=60.0)
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """A message to send. ``group_id`` is required on FIFO queues; ``dedup_id``
+    too unless the queue has content-based deduplication."""
+
+    body: str
+    group_id: str | None = None
+    dedup_id: str | None = None
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """One entry of a batch send: a message id, or an error code and reason."""
+
+    index: int
+    message_id: str | None = None
+    error_code: str | None = None
+    error: str | None = None
+    #: True when a retry cannot succeed (too large, malformed): do not retry it.
+    sender_fault: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.message_id is not None
+
+
+@dataclass(frozen=True)
+class Message:
+    """A received message. ``receipt_handle`` is valid until it becomes visible again."""
+
+    message_id: str
+    receipt_handle: str
+    body: str
+    group_id: str | None
+    dedup_id: str | None
+    receive_count: int
+    sent_at: float
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QueueAttributes:
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+    #: Seconds since the oldest message still in the queue was sent; None when empty.
+    oldest_age_seconds: float | None
+
+
+def content_dedup_id(body: str) -> str:
+    """SQS's content-based deduplication id: the SHA-256 of the body."""
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class Queue(ABC):
+    """A queue with SQS (FIFO) semantics and its dead-letter queue.
+
+    At-least-once delivery: a received message comes back after its visibility
+    timeout unless deleted; after ``max_receive_count`` receives it moves to the
+    dead-letter queue with the last failure reason.
+    """
+
+    def __init__(self, name: str, config: QueueConfig) -> None:
+        self.name = name
+        self.config = config
+
+    # -- public API ---------------------------------------------------------
+
+    def send(
+        self,
+        body: str,
+        *,
+        group_id: str | None = None,
+        dedup_id: str | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> str:
+        """Send one message and return its id; raises on failure."""
+        (outcome,) = self.send_batch(
+            [OutgoingMessage(body, group_id, dedup_id, dict(attributes or {}))]
+        )
+        if not outcome.ok:
+            if outcome.error_code == "MessageTooLong":
+                from ..exceptions import MessageTooLargeError
+
+                raise MessageTooLargeError(outcome.error or "message too large")
+            raise QueueError(outcome.error or "send failed")
+        assert outcome.message_id is not None
+        return outcome.message_id
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[SendOutcome]:
+        """Send up to 10 messages. Entries that can never be sent (too large,
+        missing group id) fail alone with ``sender_fault``; the rest go in.
+
+        Raises :class:`~cv_analytics.exceptions.QueueUnavailableError` when the
+        queue cannot be reached: nothing of the batch is known to be sent.
+        """
+        if not messages:
+            return []
+        if len(messages) > MAX_BATCH_SIZE:
+            raise ValueError(f"a batch holds at most {MAX_BATCH_SIZE} messages, got {len(messages)}")
+        outcomes: dict[int, SendOutcome] = {}
+        accepted: list[tuple[int, OutgoingMessage]] = []
+        for index, message in enumerate(messages):
+            problem = self._check_outgoing(message)
+            if problem:
+                outcomes[index] = SendOutcome(index, error_code=problem[0], error=problem[1], sender_fault=True)
+                continue
+            if self.config.fifo and message.dedup_id is None:
+                message = OutgoingMessage(
+                    message.body, message.group_id, content_dedup_id(message.body), message.attributes
+                )
+            accepted.append((index, message))
+        if accepted:
+            ids = self._send_batch([m for _, m in accepted])
+            for (index, _), message_id in zip(accepted, ids, strict=True):
+                outcomes[index] = SendOutcome(index, message_id=message_id)
+        return [outcomes[i] for i in range(len(messages))]
+
+    def receive(
+        self,
+        max_messages: int = MAX_BATCH_SIZE,
+        *,
+        wait_seconds: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[Message]:
+        """Receive up to ``max_messages`` (1–10), waiting up to ``wait_seconds``
+        (0–20) for the first one. FIFO: per group, in order; a group with a
+        message in flight yields nothing until that message is deleted or visible."""
+        if not 1 <= max_messages <= MAX_BATCH_SIZE:
+            raise ValueError(f"max_messages must be 1–{MAX_BATCH_SIZE}, got {max_messages}")
+        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValueError(f"wait_seconds must be 0–{MAX_WAIT_SECONDS:g}, got {wait_seconds}")
+        timeout = self.config.visibility_timeout if visibility_timeout is None else visibility_timeout
+        return self._receive(max_messages, wait_seconds, timeout)
+
+    def delete_batch(self, receipt_handles: Sequence[str]) -> None:
+        """Delete received messages (acknowledge them). Unknown handles are ignored."""
+        for start in range(0, len(receipt_handles), MAX_BATCH_SIZE):
+            self._delete_batch(list(receipt_handles[start : start + MAX_BATCH_SIZE]))
+
+    def delete(self, receipt_handle: str) -> None:
+        self.delete_batch([receipt_handle])
+
+    def change_visibility(self, receipt_handle: str, timeout_seconds: float) -> None:
+        """Make an in-flight message visible again after ``timeout_seconds`` (0 = now)."""
+        if not 0 <= timeout_seconds <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError("timeout_seconds must be between 0 and 12 hours")
+        self._change_visibility(receipt_handle, timeout_seconds, None)
+
+    def fail(self, message: Message, reason: str, *, retry_delay: float = 0.0) -> bool:
+        """Record that handling ``message`` failed, and why.
+
+        Before its last receive the message becomes visible again after
+        ``retry_delay``; on its last (``receive_count >= max_receive_count``) it
+        moves to the dead-letter queue now, carrying ``reason`` as the
+        ``failureReason`` attribute. Returns True when it was dead-lettered.
+        """
+        reason = reason[:1024]
+        if message.receive_count >= self.config.max_receive_count:
+            self._dead_letter(message, reason)
+            return True
+        self._change_visibility(message.receipt_handle, retry_delay, reason)
+        return False
+
+    @property
+    @abstractmethod
+    def dead_letter_queue(self) -> Queue | None:
+        """The queue that poison messages move to (None for a DLQ itself)."""
+
+    def redrive(self, max_messages: int | None = None) -> int:
+        """Move messages from the dead-letter queue back here; returns how many.
+
+        The generic way (receive, send, delete), which works on any backend;
+        a backend may do it natively.
+        """
+        dlq = self.dead_letter_queue
+        if dlq is None:
+            raise QueueError(f"queue {self.name!r} has no dead-letter queue to redrive from")
+        moved = 0
+        while max_messages is None or moved < max_messages:
+            want = MAX_BATCH_SIZE if max_messages is None else min(MAX_BATCH_SIZE, max_messages - moved)
+            batch = dlq.receive(want, visibility_timeout=60.0)
+            if not batch:
+                break
+            outcomes = self.send_batch(
+                [
+                    OutgoingMessage(
+                        m.body,
+                        m.group_id,
+                        # a fresh id: the original is still inside the dedup window when redriven quickly
+                        f"{m.dedup_id or content_dedup_id(m.body)}:redrive:{m.message_id}"[:128],
+                        {k: v for k, v in m.attributes.items() if k not in _DLQ_ONLY_ATTRIBUTES},
+                    )
+                    for m in batch
+                ]
+            )
+            dlq.delete_batch([m.receipt_handle for m, o in zip(batch, outcomes, strict=True) if o.ok])
+            moved += sum(o.ok for o in outcomes)
+        return moved
+
+    @abstractmethod
+    def attributes(self) -> QueueAttributes:
+        """Counts of visible, in-flight and delayed messages, and the oldest one's age."""
+
+    @abstractmethod
+    def purge(self) -> None:
+        """Delete every message (not the deduplication history)."""
+
+    # -- backend primitives ---------------------------------------------------
+
+    @abstractmethod
+    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+        """Store already-checked messages; return their ids in order.
+
+        A FIFO duplicate inside the dedup window is accepted and not stored again,
+        returning the first copy's id, as SQS does."""
+
+    @abstractmethod
+    def _receive(self, max_messages: int, wait_seconds: float, visibility_timeout: float) -> list[Message]: ...
+
+    @abstractmethod
+    def _delete_batch(self, receipt_handles: list[str]) -> None: ...
+
+    @abstractmethod
+    def _change_visibility(self, receipt_handle: str, timeout_seconds: float, reason: str | None) -> None: ...
+
+    @abstractmethod
+    def _dead_letter(self, message: Message, reason: str) -> None:
+        """Move a received message to the dead-letter queue with ``reason``."""
+
+    # -- shared checks --------------------------------------------------------
+
+    def _check_outgoing(self, message: OutgoingMessage) -> tuple[str, str] | None:
+        size = len(message.body.encode()) + sum(len(k) + len(v) for k, v in message.attributes.items())
+        if size > self.config.max_message_bytes:
+            return (
+                "MessageTooLong",
+                f"message is {size} bytes, over the {self.config.max_message_bytes}-byte limit of queue {self.name!r}",
+            )
+        if self.config.fifo and not message.group_id:
+            return ("MissingParameter", "a FIFO queue needs a message group id on every message")
+        if self.config.fifo and message.dedup_id is None and not self.config.content_based_dedup:
+            return (
+                "InvalidParameterValue",
+                "give a deduplication id or enable content-based deduplication on the queue",
+            )
+        if message.dedup_id is not None and not 1 <= len(message.dedup_id) <= 128:
+            return ("InvalidParameterValue", "a deduplication id is 1–128 characters")
+        return None
+
+
+_DLQ_ONLY_ATTRIBUTES = frozenset({FAILURE_REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE})
+
+
+class QueueBackend(ABC):
+    """Where queues live: opens named queues, creating them (and their DLQ) if needed."""
+
+    @abstractmethod
+    def queue(self, name: str, config: QueueConfig | None = None) -> Queue: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
