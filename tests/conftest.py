@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 
 import pytest
 
@@ -23,3 +24,25 @@ def contract_dir() -> pathlib.Path:
     if not CONTRACT_DIR.is_dir():
         pytest.fail(f"contract messages not found at {CONTRACT_DIR}: shared/ must sit beside the repository")
     return CONTRACT_DIR
+
+
+# -- AWS through moto in server mode (see tests/moto_server.py) -----------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a moto server on loopback; AWS_ENDPOINT_URL, region and dummy credentials point at it."""
+    from moto_server import moto_server
+
+    with moto_server(str(tmp_path_factory.mktemp("moto"))) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def moto_reset(moto_endpoint: str) -> Iterator[str]:
+    """The moto endpoint, emptied before the test and again after it."""
+    from moto_server import reset_moto
+
+    reset_moto(moto_endpoint)
+    yield moto_endpoint
+    reset_moto(moto_endpoint)

@@ -1,0 +1,37 @@
+# Two commands do all the set-up on a fresh machine (python3, pip, git, gcc):
+#   make demo   — simulate two weeks of recruiter traffic through the real pipeline
+#   make test   — the whole test suite (installs Debian's chromium if missing)
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-fast bench lint clean chromium
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade "pip>=24"
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cv-analytics demo
+
+# Chromium renders the report and the dashboard in the browser tests.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not slow"
+
+bench: $(STAMP)
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) cv-analytics-data build dist src/*.egg-info

@@ -1,0 +1,264 @@
+"""``cv-analytics demo``: realistic recruiter traffic through the real pipeline.
+
+Two complete ISO weeks of questions about one developer's CV go through the
+real client (fire-and-forget, background sender), the embedded FIFO queue and
+the processor (in a background thread) into the store; then a summary, and the
+HTML report of the last complete week.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .config import Settings, open_queue, open_store
+from .stores.models import InteractionStatus
+
+# (skill, how it may be written in a question, weight in week 1, weight in week 2)
+CV_SKILLS: list[tuple[str, list[str], float, float]] = [
+    ("TypeScript", ["TypeScript", "TS"], 14, 16),
+    ("Python", ["Python"], 12, 12),
+    ("Node.js", ["Node.js", "Node"], 10, 9),
+    ("React", ["React", "React.js"], 9, 8),
+    ("AWS", ["AWS", "Amazon Web Services"], 8, 10),
+    ("PostgreSQL", ["PostgreSQL", "Postgres"], 6, 6),
+    ("Docker", ["Docker"], 5, 5),
+    ("Kubernetes", ["Kubernetes", "k8s"], 3, 9),
+    ("GraphQL", ["GraphQL"], 4, 3),
+    ("FastAPI", ["FastAPI"], 3, 4),
+    ("Express", ["Express"], 3, 2),
+    ("Redis", ["Redis"], 2, 2),
+    ("jQuery", ["jQuery"], 4, 1),
+]
+# skills the CV does not have: these become the report's gaps
+MISSING_SKILLS: list[tuple[str, list[str], float, float]] = [
+    ("Rust", ["Rust"], 2, 4),
+    ("Go", ["Go", "Golang"], 2, 2),
+    ("Kotlin", ["Kotlin"], 1, 1),
+    ("Terraform", ["Terraform"], 1, 3),
+    ("Snowflake", ["Snowflake"], 1, 1),
+]
+TEMPLATES = [
+    "What is your experience with {0}?",
+    "How many years of {0} do you have?",
+    "Have you used {0} in production?",
+    "Tell me about a project where you used {0}.",
+    "Are you comfortable with {0} and {1}?",
+    "Do you know {0}?",
+    "Would you describe yourself as senior in {0}?",
+]
+AGENTS = [
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Safari/605.1.15",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/131.0 Safari/537.36",
+    "Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/133.0",
+]
+REFERERS = ["https://www.linkedin.com/", "https://cv.example.dev", None]
+
+
+@dataclass(frozen=True)
+class SimulatedQuestion:
+    timestamp_ms: int
+    session_id: str
+    query: str
+    skills: list[str]
+    known: bool
+    answered: bool
+    legacy: bool
+
+
+def two_complete_weeks(now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Start of the ISO week before last, and the start of this week (exclusive end)."""
+    monday = (now - dt.timedelta(days=now.weekday())).replace(hour=0, minute=0, second=0, microsecond=0)
+    return monday - dt.timedelta(weeks=2), monday
+
+
+def generate_traffic(n: int, now: dt.datetime, rng: random.Random) -> list[SimulatedQuestion]:
+    """Recruiter sessions of one to five questions, during working hours, over two weeks."""
+    start, end = two_complete_weeks(now)
+    questions: list[SimulatedQuestion] = []
+    while len(questions) < n:
+        week = 0 if rng.random() < 0.45 else 1
+        day = start + dt.timedelta(weeks=week, days=rng.choices(range(7), weights=[5, 6, 6, 5, 4, 1, 1])[0])
+        moment = day + dt.timedelta(hours=rng.gauss(13, 3), minutes=rng.uniform(0, 60))
+        moment = min(max(moment, start), end - dt.timedelta(minutes=10))
+        session = f"session-{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"
+        for turn in range(min(rng.randint(1, 5), n - len(questions))):
+            pool = MISSING_SKILLS if rng.random() < 0.12 else CV_SKILLS
+            weights = [w[2 + week] for w in pool]
+            picked = rng.choices(pool, weights=weights, k=2)
+            template = rng.choice(TEMPLATES)
+            words = [rng.choice(picked[0][1]), rng.choice(picked[1][1])]
+            skills = [picked[0][0]] + ([picked[1][0]] if "{1}" in template and picked[1][0] != picked[0][0] else [])
+            questions.append(
+                SimulatedQuestion(
+                    timestamp_ms=int((moment + dt.timedelta(seconds=40 * turn)).timestamp() * 1000),
+                    session_id=session,
+                    query=template.format(*words),
+                    skills=skills,
+                    known=pool is CV_SKILLS,
+                    answered=rng.random() > 0.008,
+                    legacy=rng.random() < 0.08,
+                )
+            )
+    return questions
+
+
+def _log(client: object, q: SimulatedQuestion, rng: random.Random) -> None:
+    cid = str(uuid.UUID(int=rng.getrandbits(128)))
+    total = max(40.0, rng.lognormvariate(6.0, 0.5))
+    cache_hit = rng.random() < 0.22
+    if cache_hit:
+        total = rng.uniform(15, 60)
+    retrieval = round(total * rng.uniform(0.15, 0.35))
+    if q.legacy:  # the older producer: requestId, matchType/matchScore, no session or timings
+        client.log({"eventType": "query", "requestId": cid, "timestamp": q.timestamp_ms, "query": q.query})  # type: ignore[attr-defined]
+        if q.answered:
+            score = rng.randint(70, 98) if q.known else rng.randint(0, 35)
+            kind = "full" if score >= 80 else "partial" if score >= 50 else "none"
+            client.log(  # type: ignore[attr-defined]
+                {
+                    "eventType": "response",
+                    "requestId": cid,
+                    "timestamp": q.timestamp_ms + int(total),
+                    "matchType": kind,
+                    "matchScore": score,
+                    "reasoning": f"{', '.join(q.skills)} {'appears' if q.known else 'does not appear'} in the CV",
+                }
+            )
+        return
+    client.log_query(  # type: ignore[attr-defined]
+        q.query,
+        session_id=q.session_id,
+        correlation_id=cid,
+        timestamp=q.timestamp_ms,
+        metadata={"userAgent": rng.choice(AGENTS), "referer": rng.choice(REFERERS)},
+    )
+    if not q.answered:
+        return
+    quality = rng.uniform(0.8, 0.99) if q.known else rng.uniform(0.05, 0.45)
+    if q.known and rng.random() < 0.2:
+        quality = rng.uniform(0.5, 0.8)
+    client.log_response(  # type: ignore[attr-defined]
+        cid,
+        (
+            f"Yes: {', '.join(q.skills)} is part of my day-to-day work; see the projects section."
+            if q.known
+            else f"I have not worked with {', '.join(q.skills)} professionally yet."
+        ),
+        session_id=q.session_id,
+        timestamp=q.timestamp_ms + int(total),
+        total_time=round(total),
+        llm_time=round(total) - retrieval,
+        retrieval_time=retrieval,
+        cache_hit=cache_hit,
+        match_quality=round(quality, 3),
+        sources_used=q.skills if q.known else [],
+    )
+
+
+def run_demo(settings: Settings, *, interactions: int, seed: int, console: Console) -> dict[str, object]:
+    from .client import AnalyticsClient
+    from .processor import Worker
+
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.UTC)
+    traffic = generate_traffic(interactions, now, rng)
+    store = open_store(settings)
+    before = store.counts().total_interactions
+    worker = Worker(open_queue(settings), store, wait_seconds=0.2, orphan_timeout_seconds=settings.orphan_timeout_seconds)
+    thread = threading.Thread(target=worker.run, name="cv-analytics-demo-worker", daemon=True)
+    thread.start()
+    client = AnalyticsClient(lambda: open_queue(settings), spool_dir=settings.spool_dir)
+    started = time.perf_counter()
+    console.print(f"[bold]cv-analytics demo[/bold]: {len(traffic)} recruiter questions, data in {settings.data_dir}/")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        logged = progress.add_task("logging events ", total=len(traffic))
+        for i, question in enumerate(traffic):
+            _log(client, question, rng)
+            if i % 50 == 0:
+                progress.update(logged, completed=i + 1)
+        progress.update(logged, completed=len(traffic))
+        client.flush(timeout=60)
+        processed = progress.add_task("processing     ", total=len(traffic))
+        expected = sum(1 for q in traffic if q.answered)
+        while True:
+            done = store.counts().total_interactions - before
+            progress.update(processed, completed=min(done, len(traffic)))
+            if done >= expected or time.perf_counter() - started > 300:
+                break
+            time.sleep(0.1)
+    client.close(timeout=10)
+    worker.stop()
+    thread.join(timeout=10)
+    # the demo does not wait out the orphan timeout: what is still pending now is unanswered
+    store.sweep_orphans(0)
+    elapsed = time.perf_counter() - started
+    summary = summarise(store, [q for q in traffic], elapsed)
+    _print_summary(console, summary)
+    summary["report"] = _write_report(settings, store, now, console)
+    return summary
+
+
+def summarise(store: object, traffic: list[SimulatedQuestion], elapsed: float) -> dict[str, object]:
+    counts = store.counts()  # type: ignore[attr-defined]
+    statuses = counts.interactions
+    queries = statuses[InteractionStatus.ANSWERED] + statuses[InteractionStatus.UNANSWERED]
+    skills: Counter[str] = Counter()
+    gaps: Counter[str] = Counter()
+    for interaction in store.iter_interactions():  # type: ignore[attr-defined]
+        skills.update(interaction.sources_used)
+        if interaction.match_type is not None and interaction.match_type.value == "none" and interaction.query:
+            gaps.update(_missing_terms(interaction.query))
+    return {
+        "interactions": counts.total_interactions,
+        "answered": statuses[InteractionStatus.ANSWERED],
+        "unanswered": statuses[InteractionStatus.UNANSWERED],
+        "orphanResponses": statuses[InteractionStatus.ORPHAN_RESPONSE],
+        "correlationRate": statuses[InteractionStatus.ANSWERED] / queries if queries else 0.0,
+        "topSkills": skills.most_common(5),
+        "gaps": gaps.most_common(5),
+        "seconds": round(elapsed, 2),
+        "eventsPerSecond": round(sum(1 + q.answered for q in traffic) / elapsed) if elapsed else 0,
+    }
+
+
+def _missing_terms(query: str) -> list[str]:
+    names = {alias.lower(): name for name, aliases, *_ in MISSING_SKILLS for alias in aliases}
+    words = query.replace("?", " ").replace(".", " ").replace(",", " ").split()
+    return [names[w.lower()] for w in words if w.lower() in names]
+
+
+def _print_summary(console: Console, summary: dict[str, object]) -> None:
+    console.print(
+        f"\n[bold]{summary['interactions']}[/bold] interactions "
+        f"({summary['answered']} answered, {summary['unanswered']} unanswered, "
+        f"{summary['orphanResponses']} orphan responses) in {summary['seconds']} s, "
+        f"{summary['eventsPerSecond']} events/s"
+    )
+    console.print(f"correlation rate: [bold]{summary['correlationRate']:.1%}[/bold]")
+    console.print("top skills: " + ", ".join(f"{s} ({n})" for s, n in summary["topSkills"]))  # type: ignore[attr-defined]
+    console.print("gaps (asked, not in the CV): " + ", ".join(f"{s} ({n})" for s, n in summary["gaps"]))  # type: ignore[attr-defined]
+
+
+def _write_report(settings: Settings, store: object, now: dt.datetime, console: Console) -> str | None:
+    try:
+        from .reporting import last_complete_week, write_report
+    except ImportError:
+        return None
+    week = last_complete_week(now)
+    paths = write_report(store, week, settings.reports_dir, formats=("html",))
+    path = paths["html"]
+    console.print(f"weekly report for {week}: [bold]{path}[/bold]")
+    return str(path)
+
+

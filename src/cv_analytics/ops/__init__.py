@@ -1,0 +1,1 @@
+"""Operations: status, alarms, DLQ inspection and redrive."""

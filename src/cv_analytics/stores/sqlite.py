@@ -1,0 +1,315 @@
+"""The embedded store: SQLite, one file, schema versioned with ``PRAGMA user_version``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from .._sqlite import SQLiteConnections, is_busy_error
+from ..clock import Clock, now_ms
+from ..events import EventShape, EventType, parse_event, to_json
+from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
+from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store
+from .models import (
+    Interaction,
+    InteractionStatus,
+    PendingEvent,
+    ReportDelivery,
+    StoreCounts,
+)
+from .sqlite_insights import SQLiteInsightsQueries
+
+#: Each entry migrates the schema from version i to i + 1. Append, never edit.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE pending_events (
+        correlation_id TEXT NOT NULL,
+        event_type     TEXT NOT NULL,
+        body           TEXT NOT NULL,
+        shape          TEXT NOT NULL,
+        received_at    INTEGER NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (correlation_id, event_type)
+    ) WITHOUT ROWID;
+    CREATE INDEX pending_events_received ON pending_events (received_at);
+    CREATE INDEX pending_events_expires ON pending_events (expires_at);
+
+    CREATE TABLE interactions (
+        correlation_id     TEXT PRIMARY KEY,
+        status             TEXT NOT NULL,
+        week               TEXT NOT NULL,
+        timestamp          INTEGER NOT NULL,
+        session_id         TEXT,
+        query              TEXT,
+        response           TEXT,
+        query_timestamp    INTEGER,
+        response_timestamp INTEGER,
+        total_time         REAL,
+        llm_time           REAL,
+        retrieval_time     REAL,
+        cache_hit          INTEGER,
+        match_quality      REAL,
+        match_type         TEXT,
+        match_score        REAL,
+        sources_used       TEXT NOT NULL DEFAULT '[]',
+        reasoning          TEXT,
+        user_agent         TEXT,
+        referer            TEXT,
+        shape              TEXT NOT NULL,
+        processed_at       INTEGER NOT NULL
+    );
+    CREATE INDEX interactions_week_timestamp ON interactions (week, timestamp);
+
+    CREATE TABLE report_deliveries (
+        week      TEXT NOT NULL,
+        recipient TEXT NOT NULL,
+        channel   TEXT NOT NULL,
+        sent_at   INTEGER NOT NULL,
+        PRIMARY KEY (week, recipient)
+    );
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+INTERACTION_COLUMNS = (
+    "correlation_id", "status", "week", "timestamp", "session_id", "query", "response",
+    "query_timestamp", "response_timestamp", "total_time", "llm_time", "retrieval_time",
+    "cache_hit", "match_quality", "match_type", "match_score", "sources_used", "reasoning",
+    "user_agent", "referer", "shape", "processed_at",
+)  # fmt: skip
+_SELECT_INTERACTION = f"SELECT {', '.join(INTERACTION_COLUMNS)} FROM interactions"
+_INSERT_INTERACTION = (
+    f"INSERT OR REPLACE INTO interactions ({', '.join(INTERACTION_COLUMNS)}) "
+    f"VALUES ({', '.join('?' * len(INTERACTION_COLUMNS))})"
+)
+# SQLite's default limit on host parameters is 999 on old builds; stay well under it.
+_IN_CHUNK = 400
+
+
+def interaction_row(interaction: Interaction) -> tuple[Any, ...]:
+    """An interaction as a row of the interactions table (column order above)."""
+    i = interaction
+    return (
+        i.correlation_id, i.status.value, i.week, i.timestamp, i.session_id, i.query, i.response,
+        i.query_timestamp, i.response_timestamp, i.total_time, i.llm_time, i.retrieval_time,
+        None if i.cache_hit is None else int(i.cache_hit), i.match_quality,
+        i.match_type.value if i.match_type else None, i.match_score,
+        json.dumps(i.sources_used, ensure_ascii=False), i.reasoning, i.user_agent, i.referer,
+        i.shape.value, i.processed_at,
+    )  # fmt: skip
+
+
+def _interaction_from_row(row: Sequence[Any]) -> Interaction:
+    data = dict(zip(INTERACTION_COLUMNS, row, strict=True))
+    data["sources_used"] = json.loads(data["sources_used"] or "[]")
+    if data["cache_hit"] is not None:
+        data["cache_hit"] = bool(data["cache_hit"])
+    return Interaction.model_validate(data)
+
+
+class SQLiteStore(SQLiteInsightsQueries, Store):
+    """Store backend on one SQLite file; safe for several processes at once."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        clock: Clock | None = None,
+        pending_ttl_seconds: float = DEFAULT_PENDING_TTL_SECONDS,
+        busy_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(clock=clock, pending_ttl_seconds=pending_ttl_seconds)
+        self._db = SQLiteConnections(path, busy_timeout=busy_timeout)
+        self.path = self._db.path
+        self._migrate()
+
+    # -- schema ---------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        with self._guard(), self._db.transaction() as conn:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"{self.path} has schema version {version}; this cv-analytics knows up to "
+                    f"{SCHEMA_VERSION}. Upgrade cv-analytics."
+                )
+            for step in range(version, SCHEMA_VERSION):
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {step + 1}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.get().execute("PRAGMA user_version").fetchone()[0])
+
+    # -- plumbing -------------------------------------------------------------
+
+    def _guard(self) -> contextlib.AbstractContextManager[None]:
+        return _translate_errors(self.path)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:  # type: ignore[override]
+        with self._guard(), self._db.transaction():
+            yield
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._guard():
+            return self._db.get().execute(sql, params).fetchall()
+
+    # -- primitives -----------------------------------------------------------
+
+    def _load(
+        self, correlation_ids: set[str], now: int
+    ) -> tuple[dict[str, Interaction], dict[str, PendingSides]]:
+        conn = self._db.get()
+        interactions: dict[str, Interaction] = {}
+        pending: dict[str, PendingSides] = {}
+        ids = list(correlation_ids)
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start : start + _IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for row in conn.execute(f"{_SELECT_INTERACTION} WHERE correlation_id IN ({marks})", chunk):
+                interactions[row[0]] = _interaction_from_row(row)
+            for cid, body, shape, received_at, expires_at in conn.execute(
+                "SELECT correlation_id, body, shape, received_at, expires_at FROM pending_events "
+                f"WHERE correlation_id IN ({marks}) AND expires_at > ?",
+                [*chunk, now],
+            ):
+                waiting = _pending_from_row(body, shape, received_at, expires_at)
+                pending.setdefault(cid, {})[waiting.event.event_type] = waiting
+        return interactions, pending
+
+    def _save(self, changes: Changes) -> None:
+        conn = self._db.get()
+        if changes.interaction_puts:
+            conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in changes.interaction_puts.values()])
+            self._interactions_written(conn, list(changes.interaction_puts.values()))
+        if changes.pending_deletes:
+            conn.executemany(
+                "DELETE FROM pending_events WHERE correlation_id = ?", [(c,) for c in changes.pending_deletes]
+            )
+        if changes.pending_puts:
+            conn.executemany(
+                "INSERT OR REPLACE INTO pending_events "
+                "(correlation_id, event_type, body, shape, received_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (cid, event_type.value, to_json(p.event), p.event.shape.value, p.received_at, p.expires_at)
+                    for (cid, event_type), p in changes.pending_puts.items()
+                ],
+            )
+
+    def _interactions_written(self, conn: sqlite3.Connection, interactions: list[Interaction]) -> None:
+        """Hook for derived tables kept in step with interactions (same transaction)."""
+
+    def _pending_received_before(self, cutoff: int, now: int, limit: int) -> dict[str, PendingSides]:
+        conn = self._db.get()
+        rows = conn.execute(
+            "SELECT p.correlation_id, p.body, p.shape, p.received_at, p.expires_at FROM pending_events p "
+            "WHERE p.correlation_id IN (SELECT correlation_id FROM pending_events "
+            "  WHERE received_at < ? AND expires_at > ? ORDER BY received_at LIMIT ?) AND p.expires_at > ?",
+            (cutoff, now, limit, now),
+        ).fetchall()
+        stale: dict[str, PendingSides] = {}
+        for cid, body, shape, received_at, expires_at in rows:
+            waiting = _pending_from_row(body, shape, received_at, expires_at)
+            stale.setdefault(cid, {})[waiting.event.event_type] = waiting
+        return stale
+
+    # -- reads ----------------------------------------------------------------
+
+    def get_interaction(self, correlation_id: str) -> Interaction | None:
+        rows = self._read(f"{_SELECT_INTERACTION} WHERE correlation_id = ?", (correlation_id,))
+        return _interaction_from_row(rows[0]) if rows else None
+
+    def iter_interactions(self, week: str | None = None) -> Iterator[Interaction]:
+        sql, params = _SELECT_INTERACTION, ()
+        if week is not None:
+            sql, params = f"{sql} WHERE week = ?", (week,)
+        sql += " ORDER BY timestamp, correlation_id"
+        with self._guard():
+            cursor = self._db.get().execute(sql, params)
+            while rows := cursor.fetchmany(1000):
+                for row in rows:
+                    yield _interaction_from_row(row)
+
+    def counts(self) -> StoreCounts:
+        now = now_ms(self.clock)
+        by_status = {status: 0 for status in InteractionStatus}
+        for status, count in self._read("SELECT status, COUNT(*) FROM interactions GROUP BY status"):
+            by_status[InteractionStatus(status)] = count
+        pending = dict(
+            self._read(
+                "SELECT event_type, COUNT(*) FROM pending_events WHERE expires_at > ? GROUP BY event_type", (now,)
+            )
+        )
+        return StoreCounts(
+            interactions=by_status,
+            pending_queries=pending.get(EventType.QUERY.value, 0),
+            pending_responses=pending.get(EventType.RESPONSE.value, 0),
+        )
+
+    def get_pending(self, correlation_id: str) -> PendingSides:
+        now = now_ms(self.clock)
+        sides: PendingSides = {}
+        for body, shape, received_at, expires_at in self._read(
+            "SELECT body, shape, received_at, expires_at FROM pending_events "
+            "WHERE correlation_id = ? AND expires_at > ?",
+            (correlation_id, now),
+        ):
+            waiting = _pending_from_row(body, shape, received_at, expires_at)
+            sides[waiting.event.event_type] = waiting
+        return sides
+
+    def get_report_delivery(self, week: str, recipient: str) -> ReportDelivery | None:
+        rows = self._read(
+            "SELECT week, recipient, channel, sent_at FROM report_deliveries WHERE week = ? AND recipient = ?",
+            (week, recipient),
+        )
+        return ReportDelivery(*rows[0]) if rows else None
+
+    def record_report_delivery(self, delivery: ReportDelivery) -> None:
+        with self._guard(), self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO report_deliveries (week, recipient, channel, sent_at) VALUES (?, ?, ?, ?)",
+                (delivery.week, delivery.recipient, delivery.channel, delivery.sent_at),
+            )
+
+    def purge_expired(self) -> int:
+        with self._guard(), self._db.transaction() as conn:
+            return conn.execute("DELETE FROM pending_events WHERE expires_at <= ?", (now_ms(self.clock),)).rowcount
+
+    def write_interactions(self, interactions: Sequence[Interaction]) -> None:
+        """Insert interactions directly (bulk loads, benchmarks, migrations)."""
+        with self._guard(), self._db.transaction() as conn:
+            conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in interactions])
+            self._interactions_written(conn, list(interactions))
+
+    def connection(self) -> sqlite3.Connection:
+        """This thread's connection, for read-only SQL (reports, exports)."""
+        return self._db.get()
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def _pending_from_row(body: str, shape: str, received_at: int, expires_at: int) -> PendingEvent:
+    event = parse_event(body)
+    if shape != event.shape.value:
+        event = event.model_copy(update={"shape": EventShape(shape)})
+    return PendingEvent(event, received_at, expires_at)
+
+
+@contextlib.contextmanager
+def _translate_errors(path: os.PathLike[str] | str) -> Iterator[None]:
+    """sqlite3 errors become the store's error types: busy/locked means retry later."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if is_busy_error(exc):
+            raise StoreUnavailableError(f"store {path} is unavailable ({exc}); retry later") from exc
+        raise StoreError(f"store {path}: {exc}") from exc
