@@ -16,6 +16,7 @@ that queue. Tests that deploy the stack reset moto afterwards.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import urllib.request
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ def moto_server(tmp_dir: str) -> Iterator[str]:
     the empty config files boto3 is pointed at, so a developer's ``~/.aws``
     cannot leak a region, an endpoint or real credentials into the tests.
     """
+    # One log line per request drowns a failing test's report: keep werkzeug's warnings only.
+    request_log = logging.getLogger("werkzeug")
+    previous_level = request_log.level
+    request_log.setLevel(logging.WARNING)
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -70,6 +75,7 @@ def moto_server(tmp_dir: str) -> Iterator[str]:
             yield endpoint
     finally:
         server.stop()
+        request_log.setLevel(previous_level)
 
 
 def reset_moto(endpoint: str) -> None:

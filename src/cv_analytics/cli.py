@@ -250,6 +250,42 @@ def demo(
     run_demo(settings(), interactions=interactions, seed=seed, console=out)
 
 
+# -- dlq ------------------------------------------------------------------------
+
+dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queue.", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("show")
+def dlq_show(
+    limit: Annotated[int, typer.Option(help="How many messages to show.")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Dead-lettered messages with the reason each failed (they stay in the DLQ)."""
+    from .ops.dlq import peek_dead_letters
+
+    letters = peek_dead_letters(open_queue(settings()), limit)
+    if as_json:
+        out.print_json(json.dumps([letter.__dict__ for letter in letters]))
+        return
+    table = Table(title=f"dead letters ({len(letters)} shown)")
+    for column in ("message id", "group", "receives", "reason", "body"):
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        body = letter.body if len(letter.body) <= 120 else letter.body[:117] + "..."
+        table.add_row(letter.message_id, letter.group_id or "", letter.receive_count or "", letter.reason or "", body)
+    out.print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    max_messages: Annotated[Optional[int], typer.Option("--max", help="Move at most this many.")] = None,
+) -> None:
+    """Move dead-lettered messages back to their queue, for the worker to try again."""
+    moved = open_queue(settings()).redrive(max_messages)
+    console.print(f"moved {moved} message(s) back to {ANALYTICS_QUEUE!r}")
+
+
 def _mount_optional() -> None:
     """Sub-apps of other parts, mounted when present."""
     try:

@@ -64,6 +64,8 @@ class Settings:
     #: a query still unanswered after this long becomes an ``unanswered`` interaction
     orphan_timeout_seconds: float = 900.0
     pending_ttl_seconds: float = 7 * 24 * 3600.0
+    #: embedded analytics queue: how long a received message stays hidden before redelivery
+    visibility_timeout_seconds: float = 30.0
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -94,6 +96,7 @@ class Settings:
             sender_email=env.get("SENDER_EMAIL"),
             orphan_timeout_seconds=_float(env, f"{PREFIX}ORPHAN_TIMEOUT", 900.0),
             pending_ttl_seconds=_float(env, f"{PREFIX}PENDING_TTL", 7 * 24 * 3600.0),
+            visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", 30.0),
             env=env,
         )
 
@@ -140,6 +143,14 @@ def open_queue(
     settings: Settings, name: str = ANALYTICS_QUEUE, config: QueueConfig | None = None, *, clock: Clock | None = None
 ) -> Queue:
     """One named queue (``analytics``, ``jobs-request``, ``jobs-response``)."""
+    if config is None:
+        from .queues.base import JOBS_QUEUE_CONFIG, QueueConfig
+
+        config = (
+            QueueConfig(visibility_timeout=settings.visibility_timeout_seconds)
+            if name == ANALYTICS_QUEUE
+            else JOBS_QUEUE_CONFIG
+        )
     return open_queue_backend(settings, clock=clock).queue(name, config)
 
 

@@ -61,3 +61,11 @@ class SchemaVersionError(StoreError):
 
 class MissingDependencyError(CVAnalyticsError, ImportError):
     """An optional dependency is needed for this backend; the message says what to install."""
+
+
+class PackageBuildError(CVAnalyticsError):
+    """The Lambda deployment package could not be built (pip failed, or the package is not installed)."""
+
+
+class ReportDeliveryError(CVAnalyticsError):
+    """A weekly report could not be delivered; it is not marked sent, so the next run retries it."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from ..exceptions import ConfigurationError
 from ..queues.base import JOBS_QUEUE_CONFIG, QueueConfig
@@ -157,9 +157,9 @@ class TableSpec:
         for index in self.indexes:
             keys += [index.partition_key, index.sort_key]
         unique = {k.name: k for k in keys if k is not None}
-        return [{"AttributeName": k.name, "AttributeType": k.type} for k in sorted(unique.values(), key=lambda k: k.name)]
+        return [{"AttributeName": name, "AttributeType": unique[name].type} for name in sorted(unique)]
 
-    def global_secondary_indexes(self) -> list[dict[str, object]]:
+    def global_secondary_indexes(self) -> list[dict[str, Any]]:
         return [
             {
                 "IndexName": index.name,
@@ -169,9 +169,9 @@ class TableSpec:
             for index in self.indexes
         ]
 
-    def create_table_request(self, prefix: str = DEFAULT_PREFIX) -> dict[str, object]:
+    def create_table_request(self, prefix: str = DEFAULT_PREFIX) -> dict[str, Any]:
         """Keyword arguments for boto3's ``create_table``."""
-        request: dict[str, object] = {
+        request: dict[str, Any] = {
             "TableName": self.name(prefix),
             "KeySchema": self.key_schema(),
             "AttributeDefinitions": self.attribute_definitions(),
@@ -309,16 +309,17 @@ INTERACTIONS_TABLE = TableSpec(
     output_key="InteractionsTableName",
 )
 
-#: Send-once records of weekly reports. EventBridge delivers a schedule at
-#: least once and Lambda retries a failed asynchronous invocation twice, so the
-#: reporter claims ``reportId`` (e.g. ``2026-W47:owner@example.com``) with a
-#: conditional put before sending: a second invocation for the same week finds
-#: the claim and sends nothing.
+#: Send-once records of weekly reports, one per ISO week and recipient (the
+#: store's ``ReportDelivery``). EventBridge delivers a schedule at least once
+#: and Lambda retries a failed asynchronous invocation twice, so the reporter
+#: looks for the week's record before sending and writes it after: a repeated
+#: invocation for the same week sends nothing.
 REPORTS_TABLE = TableSpec(
     key="reports",
     base_name="reports",
     logical_id="ReportsTable",
-    partition_key=KeyAttribute("reportId", "S"),
+    partition_key=KeyAttribute("week", "S"),
+    sort_key=KeyAttribute("recipient", "S"),
     env_var="CV_ANALYTICS_REPORTS_TABLE",
     output_key="ReportsTableName",
 )
@@ -390,4 +391,3 @@ def table(key: str) -> TableSpec:
         if spec.key == key:
             return spec
     raise KeyError(f"no table {key!r}; known: {', '.join(t.key for t in TABLES)}")
-

@@ -100,8 +100,10 @@ class Worker:
                 continue
             if on_batch and result.items:
                 on_batch(result)
-            if drain and not result.items and self._queue_is_empty():
-                break
+            if drain and not result.items:
+                if self._queue_is_empty():
+                    break
+                self._pause(0.05)  # only in-flight or delayed messages left: wait for them
         return self.stats
 
     def run_once(self, *, wait_seconds: float | None = None) -> BatchResult:

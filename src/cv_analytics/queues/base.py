@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..exceptions import QueueError
 
@@ -167,9 +167,12 @@ class Queue(ABC):
                 )
             accepted.append((index, message))
         if accepted:
-            ids = self._send_batch([m for _, m in accepted])
-            for (index, _), message_id in zip(accepted, ids, strict=True):
-                outcomes[index] = SendOutcome(index, message_id=message_id)
+            results = self._send_batch([m for _, m in accepted])
+            for (index, _), result in zip(accepted, results, strict=True):
+                if isinstance(result, SendOutcome):  # the backend refused this entry alone
+                    outcomes[index] = replace(result, index=index)
+                else:
+                    outcomes[index] = SendOutcome(index, message_id=result)
         return [outcomes[i] for i in range(len(messages))]
 
     def receive(
@@ -210,9 +213,12 @@ class Queue(ABC):
         ``retry_delay``; on its last (``receive_count >= max_receive_count``) it
         moves to the dead-letter queue now, carrying ``reason`` as the
         ``failureReason`` attribute. Returns True when it was dead-lettered.
+        A dead-letter queue has none of its own: there the message just becomes
+        visible again. Raises :class:`~cv_analytics.exceptions.ReceiptHandleError`
+        when the message was received again since (its handle is stale).
         """
         reason = reason[:1024]
-        if message.receive_count >= self.config.max_receive_count:
+        if self.dead_letter_queue is not None and message.receive_count >= self.config.max_receive_count:
             self._dead_letter(message, reason)
             return True
         self._change_visibility(message.receipt_handle, retry_delay, reason)
@@ -265,8 +271,12 @@ class Queue(ABC):
     # -- backend primitives ---------------------------------------------------
 
     @abstractmethod
-    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+    def _send_batch(self, messages: list[OutgoingMessage]) -> Sequence[str | SendOutcome]:
         """Store already-checked messages; return their ids in order.
+
+        An entry the backend refuses on its own (SQS's per-entry failures) is a
+        :class:`SendOutcome` with its error instead of an id; its ``index`` is
+        set by the caller.
 
         A FIFO duplicate inside the dedup window is accepted and not stored again,
         returning the first copy's id, as SQS does."""

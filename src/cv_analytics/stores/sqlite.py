@@ -21,7 +21,7 @@ from .models import (
     ReportDelivery,
     StoreCounts,
 )
-from .sqlite_insights import SQLiteInsightsQueries
+from .sqlite_insights import INSIGHTS_MIGRATION, SQLiteInsightsQueries
 
 #: Each entry migrates the schema from version i to i + 1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -72,6 +72,8 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (week, recipient)
     );
     """,
+    # 2: skills resolved per query, for the weekly report (see sqlite_insights.py)
+    INSIGHTS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -202,9 +204,6 @@ class SQLiteStore(SQLiteInsightsQueries, Store):
                     for (cid, event_type), p in changes.pending_puts.items()
                 ],
             )
-
-    def _interactions_written(self, conn: sqlite3.Connection, interactions: list[Interaction]) -> None:
-        """Hook for derived tables kept in step with interactions (same transaction)."""
 
     def _pending_received_before(self, cutoff: int, now: int, limit: int) -> dict[str, PendingSides]:
         conn = self._db.get()

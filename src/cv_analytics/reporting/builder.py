@@ -1,0 +1,356 @@
+"""Build the weekly report model from a store's aggregations.
+
+The store does the counting (:meth:`~cv_analytics.stores.insights.InsightsQueries.week_insights`,
+in SQL on SQLite); this module turns counts into rates, percentiles, trends and
+a short ranked list of things to do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..clock import Clock
+from ..events import FULL_MATCH_THRESHOLD, PARTIAL_MATCH_THRESHOLD
+from ..stores.insights import (
+    LOW_MATCH_SCORE,
+    SCORE_BUCKET_WIDTH,
+    SkillResolver,
+    SkillTally,
+    WeekActivity,
+    WeekInsights,
+)
+from .model import (
+    ActionItem,
+    DayCount,
+    GapGroup,
+    Gaps,
+    HourCount,
+    MatchQuality,
+    Percentiles,
+    Performance,
+    ScoreBucket,
+    SkillCount,
+    Trend,
+    Trends,
+    Volume,
+    WeeklyReport,
+)
+from .weeks import IsoWeek
+
+if TYPE_CHECKING:
+    from ..stores.base import Store
+
+#: The share of queries that must end correlated with their response.
+CORRELATION_TARGET = 0.99
+TOP_SKILLS = 10
+MAX_GAP_GROUPS = 8
+MAX_EXAMPLES = 3
+#: Query text is untrusted and may be up to 256 KiB: reports show the start only.
+MAX_EXAMPLE_CHARS = 200
+#: One query is not a trend: a rising skill needs this many queries this week
+#: (a falling one the week before), and a change of at least TREND_MIN_CHANGE.
+TREND_MIN_QUERIES = 3
+TREND_MIN_CHANGE = 2
+MAX_TRENDS = 5
+MAX_ACTIONS = 5
+#: Below this many queries behind it, a gap or trend is not worth an action.
+ACTION_MIN_QUERIES = 2
+#: The pipeline check needs enough queries for the rate to mean something.
+PIPELINE_CHECK_MIN_QUERIES = 20
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def build_report(
+    store: Store,
+    week: str,
+    *,
+    catalog: SkillResolver | None = None,
+    clock: Clock | None = None,
+) -> WeeklyReport:
+    """The report for ``week`` (``2026-W47``), from any store.
+
+    ``catalog`` defaults to the store's (see
+    :attr:`~cv_analytics.stores.insights.InsightsQueries.skills_catalog`);
+    passing one also makes the store use it for later writes.
+    """
+    iso = IsoWeek.parse(week)
+    if catalog is None:
+        catalog = store.skills_catalog
+    else:
+        store.use_skills_catalog(catalog)
+    previous = str(iso.previous())
+    insights = store.week_insights(str(iso), catalog, max_gap_groups=MAX_GAP_GROUPS, max_examples=MAX_EXAMPLES)
+    previous_skills = store.skill_tallies(previous, catalog)
+    now = (clock or store.clock).now()
+    return assemble_report(
+        iso, insights, previous_skills, generated_at=dt.datetime.fromtimestamp(now, tz=dt.UTC).replace(microsecond=0)
+    )
+
+
+def assemble_report(
+    week: IsoWeek,
+    insights: WeekInsights,
+    previous_skills: Sequence[SkillTally],
+    *,
+    generated_at: dt.datetime,
+) -> WeeklyReport:
+    """The report from already-aggregated figures (no store access)."""
+    volume = _volume(week, insights.activity)
+    trends = _trends(str(week.previous()), insights.skills, previous_skills)
+    gaps = _gaps(insights)
+    return WeeklyReport(
+        week=str(week),
+        start=week.monday,
+        end=week.sunday,
+        generated_at=generated_at,
+        volume=volume,
+        top_skills=[
+            SkillCount(
+                skill=t.skill,
+                queries=t.queries,
+                share=_ratio(t.queries, volume.queries) or 0.0,
+                from_query=t.from_query,
+                from_sources=t.from_sources,
+                full=t.full,
+                partial=t.partial,
+                none=t.none,
+            )
+            for t in insights.skills[:TOP_SKILLS]
+        ],
+        match=_match(insights.activity),
+        trends=trends,
+        gaps=gaps,
+        performance=_performance(insights),
+        actions=_actions(volume, insights.skills, trends, gaps),
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _volume(week: IsoWeek, a: WeekActivity) -> Volume:
+    per_day = [sum(row) for row in a.queries_by_slot]
+    per_hour = [sum(row[h] for row in a.queries_by_slot) for h in range(24)]
+    rate = _ratio(a.answered, a.queries)
+    return Volume(
+        queries=a.queries,
+        answered=a.answered,
+        unanswered=a.unanswered,
+        orphan_responses=a.orphan_responses,
+        interactions=a.interactions,
+        sessions=a.sessions,
+        correlation_rate=rate,
+        correlation_target=CORRELATION_TARGET,
+        # compare the exact fraction, not the rounded rate
+        meets_correlation_target=None if not a.queries else a.answered >= CORRELATION_TARGET * a.queries,
+        by_day=[
+            DayCount(day=DAY_NAMES[d], date=week.monday + dt.timedelta(days=d), queries=per_day[d]) for d in range(7)
+        ],
+        by_hour=[HourCount(hour=h, queries=per_hour[h]) for h in range(24)],
+        busiest_day=DAY_NAMES[per_day.index(max(per_day))] if a.queries else None,
+        busiest_hour=per_hour.index(max(per_hour)) if a.queries else None,
+    )
+
+
+def _match(a: WeekActivity) -> MatchQuality:
+    m = a.match_counts
+    judged = m["full"] + m["partial"] + m["none"]
+    return MatchQuality(
+        full=m["full"],
+        partial=m["partial"],
+        none=m["none"],
+        unknown=m["unknown"],
+        full_rate=_ratio(m["full"], judged),
+        histogram=[
+            ScoreBucket(low=b * SCORE_BUCKET_WIDTH, high=(b + 1) * SCORE_BUCKET_WIDTH, queries=n)
+            for b, n in enumerate(a.score_histogram)
+        ],
+        full_threshold=FULL_MATCH_THRESHOLD,
+        partial_threshold=PARTIAL_MATCH_THRESHOLD,
+        low_match_score=LOW_MATCH_SCORE,
+    )
+
+
+def percentile(distribution: Sequence[tuple[float, int]], p: int) -> float | None:
+    """Nearest-rank percentile of a (value, count) distribution sorted by value.
+
+    The smallest value with at least ``p``% of the samples at or below it: an
+    observed value, never an interpolation, so every backend agrees exactly.
+    """
+    n = sum(count for _, count in distribution)
+    if n == 0:
+        return None
+    rank = max(1, -(-p * n // 100))  # ceil(p * n / 100) in integers
+    seen = 0
+    for value, count in distribution:
+        seen += count
+        if seen >= rank:
+            return value
+    return distribution[-1][0]
+
+
+def _percentiles(distribution: Sequence[tuple[float, int]]) -> Percentiles:
+    return Percentiles(
+        samples=sum(count for _, count in distribution),
+        p50=percentile(distribution, 50),
+        p95=percentile(distribution, 95),
+        p99=percentile(distribution, 99),
+    )
+
+
+def _performance(insights: WeekInsights) -> Performance:
+    a = insights.activity
+    return Performance(
+        total_time=_percentiles(insights.performance["total_time"]),
+        llm_time=_percentiles(insights.performance["llm_time"]),
+        retrieval_time=_percentiles(insights.performance["retrieval_time"]),
+        cache_hits=a.cache_hits,
+        cache_lookups=a.cache_lookups,
+        cache_hit_rate=_ratio(a.cache_hits, a.cache_lookups),
+    )
+
+
+def _trends(previous_week: str, current: Sequence[SkillTally], previous: Sequence[SkillTally]) -> Trends:
+    now = {t.skill: t.queries for t in current}
+    before = {t.skill: t.queries for t in previous}
+    rising: list[Trend] = []
+    falling: list[Trend] = []
+    for skill in sorted(now.keys() | before.keys()):
+        count, prior = now.get(skill, 0), before.get(skill, 0)
+        change = count - prior
+        trend = Trend(
+            skill=skill,
+            queries=count,
+            previous_queries=prior,
+            change=change,
+            relative_change=round(change / prior, 4) if prior else None,
+            is_new=prior == 0,
+        )
+        if count >= TREND_MIN_QUERIES and change >= TREND_MIN_CHANGE:
+            rising.append(trend)
+        elif prior >= TREND_MIN_QUERIES and -change >= TREND_MIN_CHANGE:
+            falling.append(trend)
+    rising.sort(key=lambda t: (-t.change, t.skill))
+    falling.sort(key=lambda t: (t.change, t.skill))
+    return Trends(
+        previous_week=previous_week,
+        min_queries=TREND_MIN_QUERIES,
+        min_change=TREND_MIN_CHANGE,
+        rising=rising[:MAX_TRENDS],
+        falling=falling[:MAX_TRENDS],
+    )
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_EXAMPLE_CHARS else text[: MAX_EXAMPLE_CHARS - 1].rstrip() + "…"
+
+
+def _gaps(insights: WeekInsights) -> Gaps:
+    a = insights.activity
+    total = a.no_match_queries + a.low_match_queries
+    return Gaps(
+        queries=total,
+        no_match=a.no_match_queries,
+        low_match=a.low_match_queries,
+        ungrouped=total - insights.grouped_gap_queries,
+        groups=[
+            GapGroup(
+                kind=g.kind,  # type: ignore[arg-type]
+                key=g.key,
+                queries=g.queries,
+                no_match=g.no_match,
+                low_match=g.low_match,
+                examples=[_clip(e) for e in g.examples],
+            )
+            for g in insights.gaps
+        ],
+    )
+
+
+def _actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, gaps: Gaps) -> list[ActionItem]:
+    """Ranked by the number of queries behind each item; gaps before trends on a tie."""
+    candidates: list[tuple[int, int, dict[str, object]]] = []
+    covered: set[str] = set()
+    for g in gaps.groups:
+        if g.queries < ACTION_MIN_QUERIES:
+            continue
+        covered.add(g.key)
+        mostly_missing = g.no_match >= g.low_match
+        label = g.key if g.kind == "skill" else f"“{g.key}”"
+        example = f' e.g. "{g.examples[0]}"' if g.examples else ""
+        candidates.append(
+            (
+                g.queries,
+                0,
+                {
+                    "kind": "add_skill" if mostly_missing else "strengthen_skill",
+                    "title": f"Add {label} to the CV" if mostly_missing else f"Strengthen {label} in the CV",
+                    "detail": (
+                        f"{g.queries} {_plural(g.queries, 'query', 'queries')} about {label} got no match "
+                        f"({g.no_match}) or a weak one ({g.low_match});{example}"
+                    ),
+                    "skill": g.key,
+                    "queries": g.queries,
+                },
+            )
+        )
+    by_skill = {t.skill: t for t in skills}
+    for t in trends.rising:
+        if t.skill in covered or t.change < ACTION_MIN_QUERIES:
+            continue
+        tally = by_skill.get(t.skill)
+        weak = tally is not None and (tally.partial + tally.none) > tally.full
+        growth = "new this week" if t.is_new else f"+{t.change} on {trends.previous_week}"
+        candidates.append(
+            (
+                t.change,
+                1,
+                {
+                    "kind": "strengthen_skill" if weak else "feature_skill",
+                    "title": f"Strengthen {t.skill} in the CV" if weak else f"Make {t.skill} prominent in the CV",
+                    "detail": (
+                        f"{t.skill} is rising: {t.queries} {_plural(t.queries, 'query', 'queries')} ({growth})"
+                        + (
+                            f", and {tally.partial + tally.none} of them matched only partly or not at all"
+                            if weak and tally
+                            else ""
+                        )
+                        + "."
+                    ),
+                    "skill": t.skill,
+                    "queries": t.change,
+                },
+            )
+        )
+    if (
+        volume.queries >= PIPELINE_CHECK_MIN_QUERIES
+        and volume.meets_correlation_target is False
+        and volume.correlation_rate is not None
+    ):
+        missing = volume.unanswered + volume.orphan_responses
+        candidates.append(
+            (
+                missing,
+                2,
+                {
+                    "kind": "check_pipeline",
+                    "title": "Check the analytics pipeline",
+                    "detail": (
+                        f"Only {volume.correlation_rate:.1%} of queries were matched with their response "
+                        f"(target {volume.correlation_target:.0%}): {volume.unanswered} unanswered, "
+                        f"{volume.orphan_responses} orphan responses. See `cv-analytics status`."
+                    ),
+                    "skill": None,
+                    "queries": missing,
+                },
+            )
+        )
+    candidates.sort(key=lambda c: (-c[0], c[1], str(c[2]["skill"])))
+    return [ActionItem(rank=n, **item) for n, (_, _, item) in enumerate(candidates[:MAX_ACTIONS], 1)]  # type: ignore[arg-type]
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many

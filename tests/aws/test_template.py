@@ -1,0 +1,542 @@
+"""infra/template.yaml: valid CloudFormation, in step with resources.py, deployable.
+
+Three views of one stack: cfn-lint's verdict, the template read as data
+(alarms and IAM, which moto's CloudFormation does not create or evaluate,
+are checked here), and a real CreateStack into moto through boto3.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+import zipfile
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cv_analytics.aws import resources
+from cv_analytics.aws.resources import FUNCTIONS, QUEUES, TABLES, FunctionSpec, QueueSpec, TableSpec
+
+from .conftest import TEMPLATE_PATH
+
+
+def _resources_of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == resource_type}
+
+
+def _props(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]["Properties"]
+
+
+def _sub(text: str) -> dict[str, str]:
+    return {"Fn::Sub": text}
+
+
+def _get_att(logical_id: str, attribute: str) -> dict[str, list[str]]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"Ref": name}
+
+
+# -- validity ----------------------------------------------------------------------
+
+
+def test_cfn_lint_finds_nothing_wrong_with_the_template() -> None:
+    from cfnlint.api import lint_file
+
+    problems = lint_file(TEMPLATE_PATH)
+    assert problems == [], "\n".join(str(p) for p in problems)
+
+
+def test_template_is_plain_cloudformation_without_the_sam_transform(template: dict[str, Any]) -> None:
+    # moto accepts a SAM template but silently creates none of its AWS::Serverless resources.
+    assert "Transform" not in template
+    assert not [r for r in template["Resources"].values() if r["Type"].startswith("AWS::Serverless::")]
+
+
+# -- agreement with resources.py -----------------------------------------------------
+
+
+def test_the_template_declares_exactly_the_queues_and_tables_of_resources_py(template: dict[str, Any]) -> None:
+    assert set(_resources_of_type(template, "AWS::SQS::Queue")) == {q.logical_id for q in QUEUES}
+    assert set(_resources_of_type(template, "AWS::DynamoDB::Table")) == {t.logical_id for t in TABLES}
+    assert set(_resources_of_type(template, "AWS::Lambda::Function")) == {f.logical_id for f in FUNCTIONS}
+
+
+def _as_sqs_attributes(properties: dict[str, Any]) -> dict[str, str]:
+    """Template queue properties in the string form SQS attributes take."""
+    attributes = {}
+    for name in ("FifoQueue", "ContentBasedDeduplication", "MessageRetentionPeriod", "VisibilityTimeout",
+                 "MaximumMessageSize", "DelaySeconds"):  # fmt: skip
+        value = properties[name]
+        attributes[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
+    return attributes
+
+
+@pytest.mark.parametrize("spec", QUEUES, ids=lambda q: q.key)
+def test_each_queue_in_the_template_has_the_attributes_resources_py_gives_it(
+    template: dict[str, Any], spec: QueueSpec
+) -> None:
+    properties = _props(template, spec.logical_id)
+    assert properties["QueueName"] == _sub(f"${{NamePrefix}}-{spec.base_name}.fifo")
+    wanted = spec.attributes(dead_letter_arn="<dead-letter-arn>")
+    redrive = wanted.pop("RedrivePolicy", None)
+    assert _as_sqs_attributes(properties) == wanted
+    if spec.dead_letter is None:
+        assert "RedrivePolicy" not in properties
+    else:
+        assert redrive is not None
+        assert properties["RedrivePolicy"] == {
+            "deadLetterTargetArn": _get_att(spec.dead_letter.logical_id, "Arn"),
+            "maxReceiveCount": json.loads(redrive)["maxReceiveCount"],
+        }
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda t: t.key)
+def test_each_table_in_the_template_has_the_keys_resources_py_gives_it(
+    template: dict[str, Any], spec: TableSpec
+) -> None:
+    properties = _props(template, spec.logical_id)
+    assert properties["TableName"] == _sub(f"${{NamePrefix}}-{spec.base_name}")
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["KeySchema"] == spec.key_schema()
+    by_name = lambda items: sorted(items, key=lambda a: a["AttributeName"])  # noqa: E731
+    assert by_name(properties["AttributeDefinitions"]) == spec.attribute_definitions()
+    assert properties.get("GlobalSecondaryIndexes", []) == spec.global_secondary_indexes()
+    if spec.ttl_attribute is None:
+        assert "TimeToLiveSpecification" not in properties
+    else:
+        assert properties["TimeToLiveSpecification"] == {"AttributeName": spec.ttl_attribute, "Enabled": True}
+
+
+#: What each environment variable of the functions must refer to in the stack.
+def _expected_environment() -> dict[str, Any]:
+    expected: dict[str, Any] = {q.env_var: _ref(q.logical_id) for q in QUEUES}
+    expected.update({t.env_var: _ref(t.logical_id) for t in TABLES})
+    expected[resources.RECIPIENT_EMAIL_ENV] = _ref("RecipientEmail")
+    expected[resources.SENDER_EMAIL_ENV] = _ref("SenderEmail")
+    return expected
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda f: f.key)
+def test_each_function_runs_as_resources_py_describes_with_every_resource_in_its_environment(
+    template: dict[str, Any], spec: FunctionSpec
+) -> None:
+    properties = _props(template, spec.logical_id)
+    assert properties["FunctionName"] == _sub(f"${{NamePrefix}}-{spec.base_name}")
+    assert properties["Handler"] == spec.handler
+    assert properties["Runtime"] == spec.runtime == "python3.12"
+    assert properties["MemorySize"] == spec.memory_mb == 512
+    assert properties["Timeout"] == spec.timeout_seconds
+    assert properties["Architectures"] == [spec.architecture]
+    assert properties["Code"] == {"S3Bucket": _ref("CodeBucket"), "S3Key": _ref("CodeKey")}
+    variables = properties["Environment"]["Variables"]
+    assert set(variables) == set(spec.environment)
+    assert variables == {name: _expected_environment()[name] for name in spec.environment}
+
+
+def test_the_handlers_and_timeouts_are_the_ones_the_design_names() -> None:
+    assert resources.PROCESSOR_FUNCTION.handler == "cv_analytics.aws.handlers.process_analytics"
+    assert resources.PROCESSOR_FUNCTION.timeout_seconds == 30
+    assert resources.REPORTER_FUNCTION.handler == "cv_analytics.aws.handlers.weekly_report"
+    assert resources.REPORTER_FUNCTION.timeout_seconds == 60
+
+
+def test_queue_attributes_are_the_ones_the_design_names() -> None:
+    analytics = resources.ANALYTICS_QUEUE.attributes(dead_letter_arn="arn:dlq")
+    assert analytics["ContentBasedDeduplication"] == "true"
+    assert analytics["MessageRetentionPeriod"] == str(4 * 24 * 3600)
+    assert analytics["VisibilityTimeout"] == "300"
+    assert json.loads(analytics["RedrivePolicy"]) == {"deadLetterTargetArn": "arn:dlq", "maxReceiveCount": 3}
+    fourteen_days = 14 * 24 * 3600
+    for spec in (resources.JOB_REQUEST_QUEUE, resources.JOB_RESPONSE_QUEUE):
+        assert spec.config.retention_seconds == fourteen_days, spec.key
+        assert spec.config.max_receive_count == 3, spec.key
+    for spec in (resources.ANALYTICS_DLQ, resources.JOB_REQUEST_DLQ, resources.JOB_RESPONSE_DLQ):
+        assert spec.config.retention_seconds == fourteen_days, spec.key
+    assert all(spec.attributes("arn:dlq")["FifoQueue"] == "true" for spec in QUEUES)
+    assert resources.EVENTS_TABLE.ttl_attribute == "ttl"
+    assert resources.INTERACTIONS_TABLE.global_secondary_indexes() == [
+        {
+            "IndexName": "week-index",
+            "KeySchema": [
+                {"AttributeName": "week", "KeyType": "HASH"},
+                {"AttributeName": "timestamp", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+    ]
+
+
+def test_parameters_share_the_prefix_rule_and_the_default_schedule_with_resources_py(
+    template: dict[str, Any],
+) -> None:
+    parameters = template["Parameters"]
+    assert parameters["NamePrefix"]["AllowedPattern"] == resources.PREFIX_PATTERN
+    assert parameters["NamePrefix"]["Default"] == resources.DEFAULT_PREFIX
+    assert parameters["ScheduleExpression"]["Default"] == resources.DEFAULT_SCHEDULE == "cron(0 7 ? * MON *)"
+    for name in ("RecipientEmail", "SenderEmail", "CodeBucket", "CodeKey"):
+        assert "Default" not in parameters[name], f"{name} must be given at deploy time"
+    assert parameters["AlarmEmail"]["Default"] == ""
+
+
+def test_outputs_name_every_queue_table_function_and_the_alarm_topic(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    for spec in (*QUEUES, *TABLES, *FUNCTIONS):
+        assert outputs[spec.output_key]["Value"] == _ref(spec.logical_id), spec.output_key
+    assert outputs["AlarmTopicArn"]["Value"] == _ref("AlarmTopic")
+
+
+# -- wiring -------------------------------------------------------------------------------
+
+
+def test_the_processor_consumes_the_analytics_queue_in_batches_of_ten_with_partial_failures(
+    template: dict[str, Any],
+) -> None:
+    (mapping,) = _resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["EventSourceArn"] == _get_att(resources.ANALYTICS_QUEUE.logical_id, "Arn")
+    assert properties["FunctionName"] == _ref(resources.PROCESSOR_FUNCTION.logical_id)
+    assert properties["BatchSize"] == resources.EVENT_SOURCE_BATCH_SIZE == 10
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_the_schedule_invokes_the_reporter_and_may_do_so(template: dict[str, Any]) -> None:
+    rules = _resources_of_type(template, "AWS::Events::Rule")
+    ((rule_id, rule),) = rules.items()
+    assert rule["Properties"]["ScheduleExpression"] == _ref("ScheduleExpression")
+    assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [
+        _get_att(resources.REPORTER_FUNCTION.logical_id, "Arn")
+    ]
+    (permission,) = _resources_of_type(template, "AWS::Lambda::Permission").values()
+    assert permission["Properties"] == {
+        "Action": "lambda:InvokeFunction",
+        "FunctionName": _ref(resources.REPORTER_FUNCTION.logical_id),
+        "Principal": "events.amazonaws.com",
+        "SourceArn": _get_att(rule_id, "Arn"),
+    }
+
+
+@pytest.mark.parametrize("spec", FUNCTIONS, ids=lambda f: f.key)
+def test_each_function_logs_to_its_own_group_kept_fourteen_days(
+    template: dict[str, Any], spec: FunctionSpec
+) -> None:
+    function = _props(template, spec.logical_id)
+    group_id = function["LoggingConfig"]["LogGroup"]["Ref"]
+    group = _props(template, group_id)
+    assert group["LogGroupName"] == _sub(f"/aws/lambda/${{NamePrefix}}-{spec.base_name}")
+    assert spec.log_group_name("cv-analytics") == f"/aws/lambda/cv-analytics-{spec.base_name}"
+    assert group["RetentionInDays"] == resources.LOG_RETENTION_DAYS == 14
+
+
+# -- alarms ---------------------------------------------------------------------------------
+
+
+def _required_alarms() -> Iterator[tuple[str, str, dict[str, Any], str, float, str]]:
+    """(namespace, metric, dimension, statistic, threshold, comparison) the design asks for."""
+    at_least = "GreaterThanOrEqualToThreshold"
+    for spec in FUNCTIONS:
+        dimension = {"Name": "FunctionName", "Value": _ref(spec.logical_id)}
+        yield "AWS/Lambda", "Errors", dimension, "Sum", 1, at_least
+        yield "AWS/Lambda", "Throttles", dimension, "Sum", 1, at_least
+        near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
+        yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
+    for spec in QUEUES:
+        if spec.dead_letter is not None:
+            dimension = {"Name": "QueueName", "Value": _get_att(spec.dead_letter.logical_id, "QueueName")}
+            yield "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0, "GreaterThanThreshold"
+    dimension = {"Name": "QueueName", "Value": _get_att(resources.ANALYTICS_QUEUE.logical_id, "QueueName")}
+    yield "AWS/SQS", "ApproximateAgeOfOldestMessage", dimension, "Maximum", 300, "GreaterThanThreshold"
+
+
+def _alarm_id(alarm: tuple[str, str, dict[str, Any], str, float, str]) -> str:
+    _, metric, dimension, *_ = alarm
+    value = dimension["Value"]
+    return f"{value.get('Ref') or value['Fn::GetAtt'][0]}-{metric}"
+
+
+@pytest.mark.parametrize(
+    "namespace, metric, dimension, statistic, threshold, comparison",
+    list(_required_alarms()),
+    ids=[_alarm_id(alarm) for alarm in _required_alarms()],
+)
+def test_each_required_alarm_watches_its_metric_and_notifies_the_topic(
+    template: dict[str, Any],
+    namespace: str,
+    metric: str,
+    dimension: dict[str, Any],
+    statistic: str,
+    threshold: float,
+    comparison: str,
+) -> None:
+    matching = [
+        alarm["Properties"]
+        for alarm in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+        if alarm["Properties"]["MetricName"] == metric and alarm["Properties"]["Dimensions"] == [dimension]
+    ]
+    assert len(matching) == 1, f"expected one {metric} alarm on {dimension}, found {len(matching)}"
+    (alarm,) = matching
+    assert alarm["Namespace"] == namespace
+    assert alarm["Statistic"] == statistic
+    assert alarm["Threshold"] == threshold
+    assert alarm["ComparisonOperator"] == comparison
+    assert alarm["AlarmActions"] == [_ref("AlarmTopic")]
+    # No data means nothing ran or the queue is idle, not that something is wrong.
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_every_alarm_in_the_template_is_a_required_one(template: dict[str, Any]) -> None:
+    required = {(metric, json.dumps(dimension, sort_keys=True)) for _, metric, dimension, *_ in _required_alarms()}
+    declared = {
+        (a["Properties"]["MetricName"], json.dumps(a["Properties"]["Dimensions"][0], sort_keys=True))
+        for a in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()
+    }
+    assert declared == required
+
+
+def test_the_alarm_email_subscription_exists_only_when_an_address_is_given(template: dict[str, Any]) -> None:
+    (subscription,) = _resources_of_type(template, "AWS::SNS::Subscription").values()
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["TopicArn"] == _ref("AlarmTopic")
+    assert subscription["Properties"]["Endpoint"] == _ref("AlarmEmail")
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [_ref("AlarmEmail"), ""]}]}
+
+
+# -- least privilege -------------------------------------------------------------------------
+
+
+def _statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in _props(template, role_id)["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    """Every string inside a resource expression (Sub templates, If branches, plain ARNs)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+
+
+def test_no_iam_statement_grants_a_wildcard_action_or_resource(template: dict[str, Any]) -> None:
+    roles = _resources_of_type(template, "AWS::IAM::Role")
+    assert set(roles) == {"ProcessorRole", "ReporterRole"}
+    for role_id in roles:
+        for statement in _statements(template, role_id):
+            assert statement["Effect"] == "Allow"
+            for action in _listed(statement["Action"]):
+                assert "*" not in action, f"{role_id}/{statement.get('Sid')}: wildcard action {action}"
+            for resource in _listed(statement["Resource"]):
+                for text in _strings_in(resource):
+                    assert "*" not in text, f"{role_id}/{statement.get('Sid')}: wildcard resource {text}"
+            assert "NotAction" not in statement and "NotResource" not in statement
+
+
+def _grants(template: dict[str, Any], role_id: str) -> dict[str, list[Any]]:
+    """action -> the resources it is granted on."""
+    grants: dict[str, list[Any]] = {}
+    for statement in _statements(template, role_id):
+        for action in _listed(statement["Action"]):
+            grants.setdefault(action, []).extend(_listed(statement["Resource"]))
+    return grants
+
+
+def test_the_processor_role_reaches_only_its_queue_dead_letter_queue_tables_and_logs(
+    template: dict[str, Any],
+) -> None:
+    grants = _grants(template, "ProcessorRole")
+    queue = _get_att("AnalyticsQueue", "Arn")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"):
+        assert queue in grants[action], action
+    assert grants["sqs:SendMessage"] == [_get_att("AnalyticsDeadLetterQueue", "Arn")]
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"):
+        assert _get_att("EventsTable", "Arn") in grants[action], action
+        assert _get_att("InteractionsTable", "Arn") in grants[action], action
+    assert grants["logs:PutLogEvents"] == [_get_att("ProcessorLogGroup", "Arn")]
+    assert not [a for a in grants if a.startswith("ses:")], "the processor sends no email"
+    granted_on = [resource for on in grants.values() for resource in on]
+    assert _get_att("ReportsTable", "Arn") not in granted_on
+
+
+def test_the_reporter_role_reads_the_week_index_and_sends_only_as_the_sender(template: dict[str, Any]) -> None:
+    grants = _grants(template, "ReporterRole")
+    assert _get_att("InteractionsTable", "Arn") in grants["dynamodb:Query"]
+    assert _sub("${InteractionsTable.Arn}/index/week-index") in grants["dynamodb:Query"]
+    assert _get_att("ReportsTable", "Arn") in grants["dynamodb:PutItem"]
+    assert not [a for a in grants if a.startswith("sqs:")], "the reporter touches no queue"
+    identities = list(_strings_in(grants["ses:SendRawEmail"]))
+    identity_arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
+    assert identity_arn + "${SenderEmail}" in identities
+    assert identity_arn + "${SenderIdentity}" in identities  # when the domain is the verified identity
+    assert all(text.startswith(identity_arn) for text in identities if text.startswith("arn:"))
+    assert grants["logs:PutLogEvents"] == [_get_att("ReporterLogGroup", "Arn")]
+
+
+# -- a real CreateStack in moto ---------------------------------------------------------------
+
+PREFIX = "cvstack"
+
+
+def _deploy_stack() -> dict[str, str]:
+    """Upload a stand-in code zip, create the stack through CloudFormation, return its outputs."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="cv-analytics-code")
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("cv_analytics/__init__.py", "")
+    s3.put_object(Bucket="cv-analytics-code", Key="lambda/test.zip", Body=code.getvalue())
+    cloudformation = boto3.client("cloudformation")
+    with warnings.catch_warnings():
+        # Alarms are checked in the template: moto's CloudFormation skips them, and says so.
+        warnings.filterwarnings("ignore", "Tried to parse AWS::CloudWatch::Alarm", UserWarning)
+        cloudformation.create_stack(
+            StackName="cv-analytics-test",
+            TemplateBody=TEMPLATE_PATH.read_text(),
+            Parameters=[
+                {"ParameterKey": "NamePrefix", "ParameterValue": PREFIX},
+                {"ParameterKey": "CodeBucket", "ParameterValue": "cv-analytics-code"},
+                {"ParameterKey": "CodeKey", "ParameterValue": "lambda/test.zip"},
+                {"ParameterKey": "RecipientEmail", "ParameterValue": "owner@example.com"},
+                {"ParameterKey": "SenderEmail", "ParameterValue": "reports@example.com"},
+            ],
+            Capabilities=["CAPABILITY_IAM"],
+        )
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName="cv-analytics-test", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+    )
+    (description,) = cloudformation.describe_stacks(StackName="cv-analytics-test")["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint: str) -> Iterator[dict[str, str]]:
+    """The template deployed into an empty moto; yields the stack's outputs.
+
+    moto is reset afterwards: with the stack's event source mapping in place,
+    a message sent to the analytics queue would make moto invoke the function.
+    """
+    from moto_server import reset_moto
+
+    reset_moto(moto_endpoint)
+    try:
+        yield _deploy_stack()
+    finally:
+        reset_moto(moto_endpoint)
+
+
+@pytest.mark.parametrize("spec", QUEUES, ids=lambda q: q.key)
+def test_the_deployed_stack_has_each_queue_with_its_attributes(stack: dict[str, str], spec: QueueSpec) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = stack[spec.output_key]
+    assert url.endswith("/" + spec.name(PREFIX))
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["FifoQueue"] == "true"
+    assert attributes["ContentBasedDeduplication"] == ("true" if spec.config.content_based_dedup else "false")
+    assert attributes["MessageRetentionPeriod"] == str(int(spec.config.retention_seconds))
+    assert attributes["VisibilityTimeout"] == str(int(spec.config.visibility_timeout))
+    if spec.dead_letter is None:
+        assert "RedrivePolicy" not in attributes
+    else:
+        dead_letter_url = stack[spec.dead_letter.output_key]
+        dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == dead_letter_arn
+        assert int(redrive["maxReceiveCount"]) == 3
+
+
+def test_the_deployed_analytics_queue_has_the_designed_numbers(stack: dict[str, str]) -> None:
+    import boto3
+
+    attributes = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack["AnalyticsQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert (attributes["MessageRetentionPeriod"], attributes["VisibilityTimeout"]) == ("345600", "300")
+    assert attributes["ContentBasedDeduplication"] == "true"
+    dead_letter = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack["AnalyticsDeadLetterQueueUrl"], AttributeNames=["MessageRetentionPeriod"]
+    )["Attributes"]
+    assert dead_letter["MessageRetentionPeriod"] == "1209600"
+
+
+@pytest.mark.parametrize("spec", TABLES, ids=lambda t: t.key)
+def test_the_deployed_stack_has_each_table_with_its_keys_and_on_demand_billing(
+    stack: dict[str, str], spec: TableSpec
+) -> None:
+    import boto3
+
+    # (moto's CloudFormation ignores TimeToLiveSpecification: TTL is checked
+    # in the template above and, enabled for real, in test_bootstrap.py.)
+    name = stack[spec.output_key]
+    assert name == spec.name(PREFIX)
+    table = boto3.client("dynamodb").describe_table(TableName=name)["Table"]
+    assert table["KeySchema"] == spec.key_schema()
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == spec.attribute_definitions()
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    indexes = [
+        {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+        for index in table.get("GlobalSecondaryIndexes", [])
+    ]
+    assert indexes == spec.global_secondary_indexes()
+
+
+def test_the_deployed_schedule_runs_the_reporter_on_monday_mornings(stack: dict[str, str]) -> None:
+    import boto3
+
+    events = boto3.client("events")
+    rule = events.describe_rule(Name=f"{PREFIX}-weekly-report")
+    assert rule["ScheduleExpression"] == "cron(0 7 ? * MON *)"
+    assert rule["State"] == "ENABLED"
+    reporter = boto3.client("lambda").get_function(FunctionName=stack["ReporterFunctionName"])
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert [t["Arn"] for t in targets] == [reporter["Configuration"]["FunctionArn"]]
+
+
+def test_the_deployed_processor_is_fed_by_the_analytics_queue_and_configured_by_outputs(
+    stack: dict[str, str],
+) -> None:
+    import boto3
+
+    lambda_ = boto3.client("lambda")
+    sqs = boto3.client("sqs")
+    queue_arn = sqs.get_queue_attributes(QueueUrl=stack["AnalyticsQueueUrl"], AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    (mapping,) = lambda_.list_event_source_mappings(FunctionName=stack["ProcessorFunctionName"])[
+        "EventSourceMappings"
+    ]
+    assert mapping["EventSourceArn"] == queue_arn
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    for spec in FUNCTIONS:
+        configuration = lambda_.get_function_configuration(FunctionName=stack[spec.output_key])
+        assert (configuration["Handler"], configuration["Runtime"]) == (spec.handler, "python3.12")
+        assert (configuration["Timeout"], configuration["MemorySize"]) == (spec.timeout_seconds, 512)
+        variables = configuration["Environment"]["Variables"]
+        # The variables resolve to the very resources the stack outputs.
+        for queue_spec in QUEUES:
+            assert variables[queue_spec.env_var] == stack[queue_spec.output_key]
+        for table_spec in TABLES:
+            assert variables[table_spec.env_var] == stack[table_spec.output_key]
+        assert variables["RECIPIENT_EMAIL"] == "owner@example.com"
+        assert variables["SENDER_EMAIL"] == "reports@example.com"

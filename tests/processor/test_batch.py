@@ -1,0 +1,117 @@
+"""The processor's batch rules: partial failures, the FIFO rule, poison messages to the DLQ."""
+
+from __future__ import annotations
+
+import json
+
+from cv_analytics.events import QueryEvent, ResponseEvent, to_json
+from cv_analytics.processor import BatchProcessor, Status, Worker
+from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, OutgoingMessage, Queue
+from cv_analytics.stores.models import InteractionStatus
+
+
+def q(cid: str, session: str = "s1") -> OutgoingMessage:
+    event = QueryEvent(correlation_id=cid, timestamp=1_763_164_800_000, session_id=session, query=f"{cid}?")
+    return OutgoingMessage(to_json(event), event.group_id, event.dedup_id)
+
+
+def r(cid: str, session: str = "s1") -> OutgoingMessage:
+    event = ResponseEvent(correlation_id=cid, timestamp=1_763_164_800_100, session_id=session, response="ok")
+    return OutgoingMessage(to_json(event), event.group_id, event.dedup_id)
+
+
+def poison(session: str = "s1", text: str = '{"eventType": "query", "timestamp": 1}') -> OutgoingMessage:
+    return OutgoingMessage(text, session, f"poison-{session}-{len(text)}")
+
+
+def test_a_failed_message_fails_the_rest_of_its_group_but_not_other_groups(queue: Queue, store):
+    queue.send_batch([q("a1"), poison("s1"), r("a1"), q("b1", "s2"), r("b1", "s2")])
+    batch = queue.receive(10)
+    result = BatchProcessor(queue, store).process(batch)
+
+    statuses = [i.status for i in result.items]
+    assert statuses == [Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.SUCCEEDED, Status.SUCCEEDED]
+    assert "correlationId" in result.items[1].reason
+    failed_ids = [f["itemIdentifier"] for f in result.lambda_response()["batchItemFailures"]]
+    assert failed_ids == [batch[1].message_id, batch[2].message_id]
+    assert store.get_interaction("b1").status is InteractionStatus.ANSWERED
+    assert store.get_interaction("a1") is None  # its response waits behind the poison message
+
+
+def test_poison_message_goes_to_the_dlq_with_its_reason_after_three_receives_and_its_group_resumes(
+    queue: Queue, store, clock
+):
+    queue.send_batch([q("a1"), poison("s1"), r("a1")])
+    worker = Worker(queue, store, clock=clock, wait_seconds=0)
+    worker.run(drain=True)
+
+    assert store.get_interaction("a1").status is InteractionStatus.ANSWERED
+    assert worker.stats.dead_lettered == 1 and worker.stats.failed == 2
+    dlq = queue.dead_letter_queue
+    assert dlq.attributes().visible == 1
+    (dead,) = dlq.receive(10)
+    assert dead.body == poison("s1").body
+    assert "correlationId" in dead.attributes[FAILURE_REASON_ATTRIBUTE]
+    assert queue.attributes().visible == queue.attributes().in_flight == 0
+
+
+def test_not_json_goes_to_the_dlq_and_never_stops_the_worker(queue: Queue, store, clock):
+    queue.send_batch([poison("s9", "this is not json"), q("x", "s3"), r("x", "s3")])
+    Worker(queue, store, clock=clock, wait_seconds=0).run(drain=True)
+    (dead,) = queue.dead_letter_queue.receive(10)
+    assert "not valid JSON" in dead.attributes[FAILURE_REASON_ATTRIBUTE]
+    assert store.counts().total_interactions == 1
+
+
+def test_redelivered_batch_after_a_crash_counts_each_interaction_once(queue: Queue, store, clock):
+    queue.send_batch([q("a"), r("a"), q("b"), r("b")])
+    first = queue.receive(10)
+    BatchProcessor(queue, store).process(first)  # recorded, then the worker "crashes" before deleting
+    clock.advance(31)  # the visibility timeout passes
+    again = queue.receive(10)
+    assert [m.message_id for m in again] == [m.message_id for m in first]
+    result = BatchProcessor(queue, store).process(again)
+    assert all(i.status is Status.SUCCEEDED for i in result.items)
+    assert store.counts().total_interactions == 2
+
+
+def test_store_outage_releases_the_batch_without_dead_lettering(queue: Queue, store, monkeypatch, clock):
+    from cv_analytics.exceptions import StoreUnavailableError
+
+    queue.send_batch([q("a"), r("a")])
+    calls = {"n": 0}
+    real = store.record_events
+
+    def flaky(events):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise StoreUnavailableError("store is locked; retry later")
+        return real(events)
+
+    monkeypatch.setattr(store, "record_events", flaky)
+    real_counts = store.counts
+    checks = {"n": 0}
+
+    def counts():
+        checks["n"] += 1
+        if checks["n"] <= 3:
+            raise StoreUnavailableError("still locked")
+        return real_counts()
+
+    monkeypatch.setattr(store, "counts", counts)
+    worker = Worker(queue, store, clock=clock, wait_seconds=0)
+    worker.run(drain=True)
+    assert store.get_interaction("a").status is InteractionStatus.ANSWERED
+    assert queue.dead_letter_queue.attributes().visible == 0
+    assert worker.stats.outages >= 1
+
+
+def test_orphan_sweep_runs_from_the_worker(queue: Queue, store, clock):
+    queue.send_batch([q("lonely")])
+    worker = Worker(queue, store, clock=clock, wait_seconds=0, orphan_timeout_seconds=600, sweep_interval_seconds=60)
+    worker.run(drain=True)
+    assert store.get_interaction("lonely") is None
+    clock.advance(700)
+    worker.run_once(wait_seconds=0)
+    assert store.get_interaction("lonely").status is InteractionStatus.UNANSWERED
+    assert json.loads(json.dumps(store.get_interaction("lonely").to_export()))["status"] == "unanswered"
