@@ -32,7 +32,7 @@ def contract_dir() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of a moto server on loopback; AWS_ENDPOINT_URL, region and dummy credentials point at it."""
-    from moto_server import moto_server
+    from tests.moto_server import moto_server
 
     with moto_server(str(tmp_path_factory.mktemp("moto"))) as endpoint:
         yield endpoint
@@ -41,7 +41,7 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def moto_reset(moto_endpoint: str) -> Iterator[str]:
     """The moto endpoint, emptied before the test and again after it."""
-    from moto_server import reset_moto
+    from tests.moto_server import reset_moto
 
     reset_moto(moto_endpoint)
     yield moto_endpoint

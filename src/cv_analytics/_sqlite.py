@@ -14,6 +14,10 @@ import threading
 from collections.abc import Callable, Iterator
 
 
+#: Connections inherited from a parent process: never used, never closed.
+_INHERITED: list[sqlite3.Connection] = []
+
+
 class SQLiteConnections:
     """Lazily opened connections in WAL mode, with a busy timeout."""
 
@@ -29,13 +33,19 @@ class SQLiteConnections:
         self.busy_timeout = busy_timeout
         self._on_connect = on_connect
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # (pid, connection): a connection opened by a parent process is never
+        # closed in a forked child, where closing could disturb the parent's locks.
+        self._all: list[tuple[int, sqlite3.Connection]] = []
         self._lock = threading.Lock()
+        self._pid = os.getpid()
 
     def get(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None and self._local.pid == os.getpid():
             return conn
+        if self._pid != os.getpid():
+            # a forked child: another thread may have held the lock at fork() time
+            self._lock, self._pid = threading.Lock(), os.getpid()
         # isolation_level=None: we issue BEGIN ourselves, so reads outside a
         # transaction never hold a lock and writers choose BEGIN IMMEDIATE.
         conn = sqlite3.connect(
@@ -51,7 +61,7 @@ class SQLiteConnections:
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
-            self._all.append(conn)
+            self._all.append((self._local.pid, conn))
         return conn
 
     @contextlib.contextmanager
@@ -74,10 +84,12 @@ class SQLiteConnections:
         with self._lock:
             conns, self._all = self._all, []
         pid = os.getpid()
-        for conn in conns:
-            with contextlib.suppress(sqlite3.Error):
-                if getattr(self._local, "pid", pid) == pid:
+        for owner, conn in conns:
+            if owner == pid:
+                with contextlib.suppress(sqlite3.Error):
                     conn.close()
+            else:
+                _INHERITED.append(conn)  # keep it referenced: garbage collection would close it
         self._local = threading.local()
 
 

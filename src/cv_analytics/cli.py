@@ -288,6 +288,9 @@ def dlq_redrive(
 
 def _mount_optional() -> None:
     """Sub-apps of other parts, mounted when present."""
+    from .reporting.cli import register as register_reporting
+
+    register_reporting(app)  # `cv-analytics report` and `cv-analytics scheduler`
     try:
         from .aws.cli import aws_app
     except ImportError:

@@ -432,7 +432,7 @@ def stack(moto_endpoint: str) -> Iterator[dict[str, str]]:
     moto is reset afterwards: with the stack's event source mapping in place,
     a message sent to the analytics queue would make moto invoke the function.
     """
-    from moto_server import reset_moto
+    from tests.moto_server import reset_moto
 
     reset_moto(moto_endpoint)
     try:

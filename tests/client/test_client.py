@@ -219,8 +219,8 @@ def test_an_event_the_queue_rejects_as_too_large_fails_alone_and_its_batch_is_se
 
 @pytest.mark.slow
 def test_a_burst_larger_than_the_buffer_arrives_in_full_through_the_spool(make_client, queue, spool_dir):
-    client = make_client()  # a 10,000-event buffer
-    total = 30_000
+    client = make_client(max_buffer=20_000)
+    total = 60_000
     sessions = [f"s{n}" for n in range(4)]
     for i in range(total):
         client.log_query(str(i), session_id=sessions[i % 4])
@@ -348,3 +348,19 @@ def test_a_client_is_a_context_manager_that_closes(queue, spool_dir):
 def test_a_non_queue_is_refused_at_construction(spool_dir):
     with pytest.raises(TypeError, match="Queue"):
         AnalyticsClient("sqlite:///x.db", spool_dir=spool_dir)  # type: ignore[arg-type]
+
+
+def test_a_batch_that_fails_after_a_burst_was_spooled_is_still_replayed_first(make_client, queue, spool_dir):
+    queue.gate, queue.down = threading.Event(), True  # the first send hangs, then fails
+    client = make_client(max_buffer=200, spill_threshold=20)
+    client.log_query("0", session_id=SESSION)
+    assert queue.entered.wait(10)
+    for i in range(1, 100):  # newer events: spilled to the spool while "0" is on its way
+        client.log_query(str(i), session_id=SESSION)
+    assert wait_until(lambda: client.stats().spooled == 99)
+
+    queue.gate.set()  # "0" comes back refused: it must go ahead of the spooled 99
+    assert wait_until(lambda: client.stats().spooled == 100)
+    queue.down = False
+    assert client.flush(timeout=10)
+    assert [b["query"] for b in queue.bodies()] == [str(i) for i in range(100)]

@@ -91,9 +91,9 @@ def test_a_locked_database_is_an_outage_the_spool_rides_out_in_order(db, spool_d
 
 
 @pytest.mark.slow
-def test_a_burst_of_100k_calls_reaches_the_sqlite_queue_in_full(db, spool_dir):
-    client = AnalyticsClient(lambda: open_queue(db), spool_dir=spool_dir)
-    total = 100_000
+def test_a_burst_three_times_the_buffer_reaches_the_sqlite_queue_in_full(db, spool_dir):
+    client = AnalyticsClient(lambda: open_queue(db), spool_dir=spool_dir, max_buffer=20_000)
+    total = 60_000
     for i in range(total):
         client.log_query(str(i), session_id=f"s{i % 8}")
     assert client.close(timeout=300)

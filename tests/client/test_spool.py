@@ -125,3 +125,17 @@ def test_appending_to_a_closed_spool_raises_so_the_caller_keeps_its_records(tmp_
     spool.close()
     with pytest.raises(OSError):
         spool.append([["late"]])
+
+
+def test_prepended_records_come_first_now_and_after_a_crash(tmp_path):
+    spool = _spool(tmp_path)
+    spool.append([["newer", 1], ["newer", 2]])
+    spool.prepend([["older", 0]])
+    spool.close()  # as a crash would leave it: the next owner orders segments by name
+    successor = _spool(tmp_path)
+    assert _drain(successor) == [["older", 0], ["newer", 1], ["newer", 2]]
+
+    live = _spool(tmp_path / "live")
+    live.append([["newer"]])
+    live.prepend([["older"]])
+    assert _drain(live) == [["older"], ["newer"]]

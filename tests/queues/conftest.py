@@ -1,4 +1,4 @@
-"""One behavioural suite for every queue backend (the SQS-on-moto one joins later).
+"""One behavioural suite for every queue backend: the embedded one, and SQS on moto.
 
 A backend joins by adding a param to ``queue_env`` and an environment class with
 the same surface as :class:`SQLiteQueueEnv`:
@@ -28,6 +28,7 @@ import pytest
 from cv_analytics.clock import ManualClock
 from cv_analytics.queues.base import Queue, QueueConfig
 from cv_analytics.queues.sqlite import SQLiteQueueBackend
+from tests.aws_backends.moto_envs import SQSQueueEnv
 
 
 class SQLiteQueueEnv:
@@ -68,10 +69,17 @@ class SQLiteQueueEnv:
         self.backend.close()
 
 
-@pytest.fixture(params=["sqlite"])
-def queue_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLiteQueueEnv]:
+@pytest.fixture(params=["sqlite", "sqs"])
+def queue_env(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SQLiteQueueEnv | SQSQueueEnv]:
+    env: SQLiteQueueEnv | SQSQueueEnv
     if request.param == "sqlite":
         env = SQLiteQueueEnv(tmp_path)
+    elif request.param == "sqs":
+        # moto: SQS over HTTP on loopback (tests/aws_backends/moto_envs.py)
+        gap = request.node.get_closest_marker("moto_gap")
+        if gap is not None:
+            pytest.skip(f"moto falls short of SQS here: {gap.args[0]}")
+        env = SQSQueueEnv(request.getfixturevalue("moto_endpoint"))
     else:  # pragma: no cover - other backends register here
         raise NotImplementedError(request.param)
     if env.real_time and request.node.get_closest_marker("needs_clock"):

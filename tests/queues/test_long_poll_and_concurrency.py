@@ -70,6 +70,7 @@ def _workload(groups: int, per_group: int) -> dict[str, list[str]]:
     return {f"g{g:03}": [f"g{g:03}-{i:03}" for i in range(per_group)] for g in range(groups)}
 
 
+@pytest.mark.moto_gap("moto's ReceiveMessage takes no lock: concurrent receivers can be handed messages of one group at once")
 def test_receivers_in_several_threads_consume_everything_once_and_in_group_order(queue_env):
     q = queue_env.make_queue("analytics.fifo")
     expected = _workload(groups=30, per_group=10)
@@ -97,6 +98,7 @@ def _process_worker(opener, out: str, start) -> None:  # runs in a forked child
     Path(out).write_text(json.dumps(log))
 
 
+@pytest.mark.moto_gap("moto's ReceiveMessage takes no lock: concurrent receivers can be handed messages of one group at once")
 @pytest.mark.slow
 def test_worker_processes_sharing_the_queue_consume_everything_exactly_once(queue_env, tmp_path):
     config = QueueConfig(visibility_timeout=120.0)  # nothing may come back while the test runs

@@ -66,6 +66,7 @@ def test_change_visibility_extends_the_time_a_worker_holds_a_message(queue_env):
     assert bodies(q.receive(10)) == ["slow job"]
 
 
+@pytest.mark.moto_gap("moto accepts any receipt handle a message ever had: a stale one deletes the message the newer delivery holds")
 def test_stale_receipt_handle_neither_deletes_nor_changes_the_newer_delivery(queue_env):
     q = queue_env.make_queue("jobs.fifo", SHORT)
     send(q, "job")

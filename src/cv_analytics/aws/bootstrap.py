@@ -69,9 +69,14 @@ class AwsClients:
 
     @classmethod
     def from_session(cls, session: boto3.Session, *, endpoint_url: str | None = None) -> AwsClients:
-        """Clients from ``session``; ``endpoint_url`` overrides ``AWS_ENDPOINT_URL`` (which boto3 reads itself)."""
-        kwargs = {"endpoint_url": endpoint_url} if endpoint_url else {}
-        return cls(sqs=session.client("sqs", **kwargs), dynamodb=session.client("dynamodb", **kwargs))
+        """Clients from ``session``, configured as the backends' are (timeouts, retries);
+        ``endpoint_url`` overrides ``AWS_ENDPOINT_URL`` (which boto3 reads itself)."""
+        from .clients import make_client
+
+        return cls(
+            sqs=make_client("sqs", session=session, endpoint_url=endpoint_url),
+            dynamodb=make_client("dynamodb", session=session, endpoint_url=endpoint_url),
+        )
 
 
 def bootstrap(

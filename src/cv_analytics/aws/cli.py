@@ -102,5 +102,6 @@ def package_command(
         f"upload it:   aws s3 cp {path} s3://<CodeBucket>/{key}\n"
         f"then deploy with CodeKey={key}",
         highlight=False,
+        soft_wrap=True,  # keep the command on one line, to copy and paste
     )
     typer.echo(str(path))

@@ -10,7 +10,7 @@ Client settings, and why:
 * ``read_timeout`` 30 s: above SQS's 20-second long poll, so a receive that
   waits the whole 20 s is not cut off and retried for nothing.
 * ``connect_timeout`` 5 s: a connection that takes longer is down for our purposes.
-* retries in ``standard`` mode, 3 attempts: exponential backoff with jitter on
+* retries in ``standard`` mode, 3 attempts in all: exponential backoff with jitter on
   throttling, 5xx and connection errors
   (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
   What still fails after that is raised as an *unavailable* error so that the
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT_SECONDS = 5.0
 #: Must stay above the 20 s long poll (MAX_WAIT_SECONDS in queues/base.py).
 READ_TIMEOUT_SECONDS = 30.0
+#: Attempts in all, the first included (botocore's standard mode default).
 MAX_ATTEMPTS = 3
 
 #: Error codes that mean "too many requests, or a fault on AWS's side: try again later" (SQS, DynamoDB, CloudWatch).
@@ -78,7 +79,8 @@ def client_config(
     return botocore.config.Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first attempt; botocore's "max_attempts" would count retries only
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         max_pool_connections=max_pool_connections,
     )
 

@@ -105,12 +105,7 @@ def installed_pins(exclude: str = DISTRIBUTION) -> list[str]:
     return [pins[name] for name in sorted(pins)]
 
 
-def build_package(
-    out_path: str | os.PathLike[str],
-    *,
-    pin_installed: bool = True,
-    python: str = sys.executable,
-) -> Path:
+def build_package(out_path: str | os.PathLike[str], *, pin_installed: bool = True) -> Path:
     """Build the deployment zip at ``out_path`` and return its path.
 
     It holds the ``cv_analytics`` package (with its data files) at the top
@@ -126,7 +121,7 @@ def build_package(
         if pin_installed:
             constraints = Path(work) / "constraints.txt"
             constraints.write_text("\n".join(installed_pins()) + "\n")
-        _pip_install(python, runtime_requirements(), site, constraints)
+        _pip_install(runtime_requirements(), site, constraints)
         entries = sorted(
             [*_tree_entries(site, "", _SKIPPED_TOP_LEVEL), *_tree_entries(source, source.name)],
             key=lambda entry: entry[1],
@@ -155,9 +150,9 @@ def suggested_key(path: str | os.PathLike[str]) -> str:
     return f"cv-analytics/lambda-{sha256_of(path)[:16]}.zip"
 
 
-def _pip_install(python: str, requirements: Sequence[str], target: Path, constraints: Path | None) -> None:
+def _pip_install(requirements: Sequence[str], target: Path, constraints: Path | None) -> None:
     command = [
-        python, "-m", "pip", "install",
+        sys.executable, "-m", "pip", "install",
         "--platform", LAMBDA_PLATFORM,
         "--only-binary=:all:",
         "--python-version", LAMBDA_PYTHON_VERSION,
@@ -178,8 +173,6 @@ def _pip_install(python: str, requirements: Sequence[str], target: Path, constra
             f"pip did not finish within {PIP_TIMEOUT_SECONDS} s installing {', '.join(requirements)}: "
             "check that PyPI (or your index) is reachable"
         ) from exc
-    except FileNotFoundError as exc:
-        raise PackageBuildError(f"cannot run {python!r} to install the dependencies") from exc
     if result.returncode != 0:
         detail = (result.stderr or result.stdout).strip()[-2000:]
         hint = (

@@ -103,11 +103,15 @@ class AnalyticsClient:
             queue; several processes may share it). Defaults to
             ``$CV_ANALYTICS_DATA_DIR/spool`` (``./cv-analytics-data/spool``).
         max_buffer: events held in memory at most; beyond it calls drop (counted).
+            Normally the buffer holds a batch or two; it fills only while the sender
+            thread gets no CPU, so the default (about 11 MB of small events) rides
+            out ~100 ms of that at full call rate. A burst beyond ``spill_threshold``
+            goes to the spool, not to memory.
         batch_size: events per ``send_batch`` (1–10).
         flush_interval: seconds a partial batch may wait before it is sent.
         spill_threshold: buffered events at which the sender spills the buffer
-            to the spool rather than let a burst overflow it (default: a tenth
-            of ``max_buffer``).
+            to the spool rather than let a burst overflow it (default 1,000, or a
+            tenth of a smaller ``max_buffer``).
         max_spool_bytes: bound of the spool directory; beyond it events drop (counted).
         spool_segment_bytes: size at which a new spool segment file is started.
         backoff_base, backoff_max: seconds; retry *n* waits a uniformly random
@@ -125,7 +129,7 @@ class AnalyticsClient:
         queue: QueueOrFactory,
         *,
         spool_dir: str | os.PathLike[str] | None = None,
-        max_buffer: int = 10_000,
+        max_buffer: int = 50_000,
         batch_size: int = MAX_BATCH_SIZE,
         flush_interval: float = 0.5,
         spill_threshold: int | None = None,
@@ -158,7 +162,9 @@ class AnalyticsClient:
             "spool_segment_bytes": spool_segment_bytes,
             "batch_size": batch_size,
             "flush_interval": flush_interval,
-            "spill_threshold": spill_threshold if spill_threshold is not None else max(batch_size, max_buffer // 10),
+            "spill_threshold": (
+                spill_threshold if spill_threshold is not None else max(batch_size, min(1_000, max_buffer // 10))
+            ),
             "backoff_base": backoff_base,
             "backoff_max": backoff_max,
         }

@@ -21,9 +21,13 @@ The rules that keep events in order per session:
   whatever is unread in the spool is older than the buffer.
 * A burst moves the buffer to the spool's *tail*. Buffer-sourced events in
   ``pending`` that then cannot be sent are older than everything unread in the
-  spool, so they go to its *head* (:meth:`Spool.prepend`).
+  spool, so they go to its *head* (:meth:`Spool.prepend`); and while such
+  events are in ``pending``, nothing is read from the spool behind them.
 * Spool records are committed only once sent (or known never to be sendable):
   a crash replays them, and deduplication ids make the replay harmless.
+* One batch is on its way at a time; a batch that fails is retried before
+  anything after it is sent. (Entries a queue refuses one by one while taking
+  the rest, as SQS may, are retried after the rest of their batch.)
 """
 
 from __future__ import annotations
@@ -180,7 +184,11 @@ class Sender:
         self._progress = threading.Condition(threading.Lock())
         self._flush_gen = 0
         self._served_gen = 0
-        self._force_attempt = False
+        # flush() and close() ask for an attempt now, backoff or not; counted so none is lost
+        self._force_gen = 0
+        self._force_gen_seen = 0
+        self._force_served = 0
+        self._rescan_requested = False
         self._foreign_backlog = False
         self._close_at: float | None = None  # time.monotonic() deadline once closing
         self._abandoned = False
@@ -206,13 +214,14 @@ class Sender:
         with self._progress:
             self._flush_gen += 1
             gen = self._flush_gen
-            self._force_attempt = True
+            self._force_gen += 1
+            self._rescan_requested = True
             self.wake.set()
             while True:
                 if self._served_gen >= gen and self.counters.settled_own >= target and not self._foreign_backlog:
                     return True
                 if self._abandoned or (self.thread is not None and not self.thread.is_alive()):
-                    return False
+                    return self._drained and not self._buffer  # closed already
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return False
@@ -223,7 +232,8 @@ class Sender:
         deadline = time.monotonic() + max(0.0, timeout)
         # keep part of the time to spool what is left; the spool is fast
         self._close_at = deadline - min(0.25 * timeout, 0.5)
-        self._force_attempt = True
+        with self._progress:
+            self._force_gen += 1
         self.wake.set()
         if self.thread is not None:
             self.thread.join(max(0.0, deadline - time.monotonic()))
@@ -263,6 +273,7 @@ class Sender:
             if self._abandoned:
                 return True
             gen = self._flush_gen
+            self._force_gen_seen = self._force_gen
             self._maintain()
             if self._inflight is not None and self._shipper.done.is_set():
                 batch, self._inflight = self._inflight, None
@@ -286,6 +297,8 @@ class Sender:
                 if batch:
                     self._inflight = batch
                     self._shipper.submit([e.prepared.message for e in batch if e.prepared is not None])
+            if self._inflight is not None and not burst:
+                self._fill(2 * self._batch_size)  # validate the next batch while this one is on its way
             waiting = self._inflight is not None or self._backing_off()
             self._control.wake_at = self._spill_threshold if waiting else self._batch_size
             self._foreign_backlog = self._spool_open and self._spool.has_backlog(foreign_only=True)
@@ -305,6 +318,10 @@ class Sender:
             return False
         # drained, or the last attempt failed: waiting out a backoff would only burn the deadline
         return self._drained_now() or (self._attempt > 0 and not self._force_attempt)
+
+    @property
+    def _force_attempt(self) -> bool:
+        return self._force_gen_seen > self._force_served
 
     def _backing_off(self) -> bool:
         return self._attempt > 0 and not self._force_attempt and self._clock.now() < self._retry_at
@@ -327,8 +344,9 @@ class Sender:
                 self._spool_retry_at = now + RESCAN_INTERVAL
                 self._warn("spool-open", "cannot open the spool directory %s (%s): events wait in memory only",
                            self._spool.directory, exc)
-        elif self._spool_open and (now >= self._next_rescan or self._force_attempt):
+        elif self._spool_open and (now >= self._next_rescan or self._rescan_requested):
             self._next_rescan = now + RESCAN_INTERVAL
+            self._rescan_requested = False
             try:
                 self._spool.claim_leftovers()
             except OSError as exc:
@@ -356,7 +374,7 @@ class Sender:
     def _next_batch(self) -> list[_Entry]:
         if self._backing_off():
             return []
-        self._fill()
+        self._fill(self._batch_size)
         batch: list[_Entry] = []
         size = 0
         for entry in self._pending:
@@ -367,17 +385,22 @@ class Sender:
                 break
             batch.append(entry)
             size += entry.prepared.size
-        if batch:
-            if self._attempt:
-                self.counters.retries += 1
-            self._force_attempt = False
+        if batch and self._attempt:
+            self.counters.retries += 1
+        self._force_served = self._force_gen_seen  # the attempt a flush or close asked for is this one
         return batch
 
-    def _fill(self) -> None:
+    def _fill(self, target: int) -> None:
+        """Bring ``pending`` up to ``target`` events to send: from the spool while it has unread ones."""
         waiting = sum(1 for e in self._pending if not e.done)
-        while waiting < self._batch_size:
-            want = self._batch_size - waiting
+        while waiting < target:
+            want = target - waiting
             if self._spool_open and self._spool.has_unread():
+                if any(not e.from_spool and not e.done for e in self._pending):
+                    # Buffer events still unsent are older than the spool's unread ones (those
+                    # were spilled after them): nothing may overtake them, nor sit between
+                    # them and the head of the spool should they have to be prepended to it.
+                    break
                 taken = self._spool.take(want)
                 if not taken:
                     break

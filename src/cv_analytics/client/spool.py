@@ -109,10 +109,10 @@ class _Taken:
 class Spool:
     """A FIFO of records on disk, shared safely by several processes.
 
-    Thread-safe: the client's sender thread and a thread closing the client may
-    both append. Records are read with :meth:`take` and acknowledged, in the
-    order taken, with :meth:`commit`; what is taken but not committed is read
-    again by whoever replays the segment after a crash.
+    Thread-safe (a lock around every operation). Records are read with
+    :meth:`take` and acknowledged, in the order taken, with :meth:`commit`;
+    what is taken but not committed is read again by whoever replays the
+    segment after a crash.
     """
 
     def __init__(
@@ -166,20 +166,25 @@ class Spool:
             for name in names:
                 path = self.directory / name
                 if name.endswith(SEGMENT_SUFFIX):
-                    try:
-                        total += path.stat().st_size
-                    except FileNotFoundError:
-                        continue
                     if name not in held and self._claim(path):
                         claimed += 1
+                    with contextlib.suppress(FileNotFoundError):  # (a claimed empty segment is gone)
+                        total += path.stat().st_size
                 elif name.startswith(TMP_PREFIX):
                     self._remove_if_unlocked(path)
-                elif name.endswith((POSITION_SUFFIX, POSITION_SUFFIX + ".tmp")) and name.split(POSITION_SUFFIX)[0] not in present:
+                elif (
+                    name.endswith((POSITION_SUFFIX, POSITION_SUFFIX + ".tmp"))
+                    and name.split(POSITION_SUFFIX)[0] not in present
+                ):
                     with contextlib.suppress(FileNotFoundError):
                         path.unlink()
             self._total = total
             if claimed:
-                logger.info("claimed %d spool segment(s) left in %s by a process that ended; replaying them", claimed, self.directory)
+                logger.info(
+                    "claimed %d spool segment(s) left in %s by a process that ended; replaying them",
+                    claimed,
+                    self.directory,
+                )
             return claimed
 
     def close(self) -> None:

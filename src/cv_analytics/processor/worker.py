@@ -60,6 +60,7 @@ class Worker:
         orphan_timeout_seconds: float = 900.0,
         sweep_interval_seconds: float = 60.0,
         max_backoff_seconds: float = 30.0,
+        prefetch_batches: int = 5,
         rng: random.Random | None = None,
     ) -> None:
         self.queue = queue
@@ -69,6 +70,9 @@ class Worker:
         self.orphan_timeout_seconds = orphan_timeout_seconds
         self.sweep_interval_seconds = sweep_interval_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        if prefetch_batches < 1:
+            raise ValueError("prefetch_batches must be at least 1")
+        self.prefetch_batches = prefetch_batches
         self.rng = rng or random.Random()
         self.processor = BatchProcessor(queue, store)
         self.stats = WorkerStats()
@@ -112,6 +116,15 @@ class Worker:
         messages = self.queue.receive(
             MAX_BATCH_SIZE, wait_seconds=self.wait_seconds if wait_seconds is None else wait_seconds
         )
+        # Under load, take a few more batches without waiting and record them in
+        # one store transaction: commits, not events, dominate SQLite's cost.
+        for _ in range(self.prefetch_batches - 1):
+            if len(messages) % MAX_BATCH_SIZE or not messages:
+                break
+            more = self.queue.receive(MAX_BATCH_SIZE)
+            if not more:
+                break
+            messages.extend(more)
         if not messages:
             return BatchResult()
         result = self.processor.process(messages)

@@ -517,8 +517,8 @@ class SQSQueue(Queue):
                 # moto answers 500 (not implemented); a role may lack the permission: the generic way works anyway
                 log.info("StartMessageMoveTask unavailable for %s (%s): redriving message by message", dlq.name, describe(exc))
             except BotoCoreError as exc:
-                with self._backend.guard(f"redrive SQS queue {self.name!r}"):
-                    raise exc
+                error = QueueUnavailableError if is_unavailable(exc) else QueueError
+                raise error(f"cannot redrive SQS queue {self.name!r}: {describe(exc)}") from exc
             else:
                 return waiting[0] + waiting[2]
         return super().redrive(max_messages)
@@ -539,10 +539,9 @@ class SQSQueue(Queue):
     def _oldest_age(self) -> float | None:
         now = self._backend.clock.now()
         cached = self._age_cache
-        if cached is not None and now - cached[0] < AGE_CACHE_SECONDS and cached[1] is not None:
-            return cached[1]
-        age = self._age_from_cloudwatch(now)
-        self._age_cache = (now, age)
+        if cached is None or not 0 <= now - cached[0] < AGE_CACHE_SECONDS:
+            cached = self._age_cache = (now, self._age_from_cloudwatch(now))
+        age = cached[1]
         if age is None and self._backend.peek_for_oldest_age:
             age = self._age_from_peek(now)
         return age

@@ -37,6 +37,7 @@ from .model import (
     Volume,
     WeeklyReport,
 )
+from .render import clean_text
 from .weeks import IsoWeek
 
 if TYPE_CHECKING:
@@ -50,9 +51,12 @@ MAX_EXAMPLES = 3
 #: Query text is untrusted and may be up to 256 KiB: reports show the start only.
 MAX_EXAMPLE_CHARS = 200
 #: One query is not a trend: a rising skill needs this many queries this week
-#: (a falling one the week before), and a change of at least TREND_MIN_CHANGE.
+#: (a falling one the week before), a change of at least TREND_MIN_CHANGE, and
+#: (unless it is new) a change of at least TREND_MIN_RELATIVE of last week's
+#: count, so 63 -> 61 in a busy week is not news either.
 TREND_MIN_QUERIES = 3
 TREND_MIN_CHANGE = 2
+TREND_MIN_RELATIVE = 0.2
 MAX_TRENDS = 5
 MAX_ACTIONS = 5
 #: Below this many queries behind it, a gap or trend is not worth an action.
@@ -98,7 +102,7 @@ def assemble_report(
 ) -> WeeklyReport:
     """The report from already-aggregated figures (no store access)."""
     volume = _volume(week, insights.activity)
-    trends = _trends(str(week.previous()), insights.skills, previous_skills)
+    trends = compute_trends(str(week.previous()), insights.skills, previous_skills)
     gaps = _gaps(insights)
     return WeeklyReport(
         week=str(week),
@@ -108,7 +112,7 @@ def assemble_report(
         volume=volume,
         top_skills=[
             SkillCount(
-                skill=t.skill,
+                skill=clean_text(t.skill),  # a sourcesUsed label is producer-supplied text
                 queries=t.queries,
                 share=_ratio(t.queries, volume.queries) or 0.0,
                 from_query=t.from_query,
@@ -213,7 +217,8 @@ def _performance(insights: WeekInsights) -> Performance:
     )
 
 
-def _trends(previous_week: str, current: Sequence[SkillTally], previous: Sequence[SkillTally]) -> Trends:
+def compute_trends(previous_week: str, current: Sequence[SkillTally], previous: Sequence[SkillTally]) -> Trends:
+    """Skills rising and falling between two weeks' tallies, by the minimum-count rules above."""
     now = {t.skill: t.queries for t in current}
     before = {t.skill: t.queries for t in previous}
     rising: list[Trend] = []
@@ -222,16 +227,17 @@ def _trends(previous_week: str, current: Sequence[SkillTally], previous: Sequenc
         count, prior = now.get(skill, 0), before.get(skill, 0)
         change = count - prior
         trend = Trend(
-            skill=skill,
+            skill=clean_text(skill),
             queries=count,
             previous_queries=prior,
             change=change,
             relative_change=round(change / prior, 4) if prior else None,
             is_new=prior == 0,
         )
-        if count >= TREND_MIN_QUERIES and change >= TREND_MIN_CHANGE:
+        relative_enough = prior == 0 or abs(change) >= TREND_MIN_RELATIVE * prior
+        if count >= TREND_MIN_QUERIES and change >= TREND_MIN_CHANGE and relative_enough:
             rising.append(trend)
-        elif prior >= TREND_MIN_QUERIES and -change >= TREND_MIN_CHANGE:
+        elif prior >= TREND_MIN_QUERIES and -change >= TREND_MIN_CHANGE and relative_enough:
             falling.append(trend)
     rising.sort(key=lambda t: (-t.change, t.skill))
     falling.sort(key=lambda t: (t.change, t.skill))
@@ -239,12 +245,15 @@ def _trends(previous_week: str, current: Sequence[SkillTally], previous: Sequenc
         previous_week=previous_week,
         min_queries=TREND_MIN_QUERIES,
         min_change=TREND_MIN_CHANGE,
+        min_relative_change=TREND_MIN_RELATIVE,
         rising=rising[:MAX_TRENDS],
         falling=falling[:MAX_TRENDS],
     )
 
 
 def _clip(text: str) -> str:
+    """Untrusted query text for the report: control and bidi characters out, and short."""
+    text = clean_text(text).strip()
     return text if len(text) <= MAX_EXAMPLE_CHARS else text[: MAX_EXAMPLE_CHARS - 1].rstrip() + "…"
 
 
@@ -259,7 +268,7 @@ def _gaps(insights: WeekInsights) -> Gaps:
         groups=[
             GapGroup(
                 kind=g.kind,  # type: ignore[arg-type]
-                key=g.key,
+                key=clean_text(g.key),
                 queries=g.queries,
                 no_match=g.no_match,
                 low_match=g.low_match,

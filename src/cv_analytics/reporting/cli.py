@@ -61,14 +61,14 @@ def _describe(result: DeliveryResult) -> str:
 
 def report_command(
     week: Annotated[
-        Optional[str], typer.Option(help="ISO week to report, e.g. 2026-W47. [default: the last complete week]")
+        Optional[str], typer.Option(help="ISO week to report, e.g. 2026-W47 (default: the last complete week).")
     ] = None,
     format: Annotated[  # noqa: A002 - the option is --format
         Optional[list[str]],
         typer.Option(
             "--format",
             "-f",
-            help="html, text, json, eml or all; repeat for several. [default: html with --out, else text]",
+            help="html, text, json, eml or all; repeat for several (default: html with --out, else text).",
         ),
     ] = None,
     out: Annotated[
@@ -129,7 +129,7 @@ def scheduler_command(
         Optional[str],
         typer.Option(
             "--cron",
-            help=f"EventBridge cron expression, UTC. [env {SCHEDULE_VARIABLE}; default {DEFAULT_SCHEDULE}]",
+            help=f"EventBridge cron expression, UTC (env {SCHEDULE_VARIABLE}; default {DEFAULT_SCHEDULE}).",
         ),
     ] = None,
     once: Annotated[

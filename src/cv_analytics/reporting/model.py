@@ -104,7 +104,10 @@ class Trends(_Model):
     min_queries: int = Field(
         description="A rising skill needs at least this many queries this week, a falling one the week before."
     )
-    min_change: int = Field(description="…and its count must have moved by at least this much.")
+    min_change: int = Field(description="…and its count must have moved by at least this much…")
+    min_relative_change: float = Field(
+        description="…and, unless it is new, by at least this fraction of the previous week's count (0.2 = 20%)."
+    )
     rising: list[Trend] = Field(description="Skills asked more, largest absolute change first.")
     falling: list[Trend] = Field(description="Skills asked less, largest absolute drop first.")
 
@@ -118,7 +121,10 @@ class GapGroup(_Model):
     no_match: int = Field(description="Of those, answered with no match.")
     low_match: int = Field(description="Of those, answered with a low partial match.")
     examples: list[str] = Field(
-        description="Up to three distinct query texts, latest first, cut to 200 characters. Untrusted text."
+        description=(
+            "Up to three distinct query texts, latest first, cut to 200 characters, control characters removed. "
+            "Still untrusted: escape before putting it in HTML."
+        )
     )
 
 

@@ -73,12 +73,38 @@ def _normalise(alias: str) -> str:
     return _SPACES.sub(" ", alias.strip())
 
 
+_END = ""  # trie key marking the end of an alias
+_GAP = " "  # trie key for the whitespace inside an alias: matches any run of it
+
+
+def _trie_regex(node: dict[str, Any]) -> str:
+    """A trie of aliases as a regular expression.
+
+    One big ``a|b|c…`` alternation makes ``re`` try every alias at every
+    position (~25 µs a query with a catalog of 300 aliases); a trie shares
+    prefixes, so each position costs one character test. Greedy optional tails
+    keep "longest alias wins": ``node(?:\\.js)?`` tries ``node.js`` first.
+    """
+    branches = sorted(k for k in node if k != _END)
+    parts = [(r"\s+" if k == _GAP else re.escape(k)) + _trie_regex(node[k]) for k in branches]
+    if not parts:
+        return ""
+    body = parts[0] if len(parts) == 1 else f"(?:{'|'.join(parts)})"
+    if _END in node:
+        return f"(?:{body})?" if len(parts) == 1 else f"{body}?"
+    return body
+
+
 def _pattern(aliases: Iterable[str], flags: int) -> re.Pattern[str] | None:
-    ordered = sorted(set(aliases), key=lambda a: (-len(a), a))
-    if not ordered:
+    trie: dict[str, Any] = {}
+    for alias in set(aliases):
+        node = trie
+        for ch in alias.lower() if flags & re.IGNORECASE else alias:
+            node = node.setdefault(_GAP if ch == " " else ch, {})
+        node[_END] = {}
+    if not trie:
         return None
-    alternatives = "|".join(re.escape(a).replace(r"\ ", r"\s+") for a in ordered)
-    return re.compile(f"{_BEFORE}(?:{alternatives}){_AFTER}", flags)
+    return re.compile(f"{_BEFORE}{_trie_regex(trie)}{_AFTER}", flags)
 
 
 @dataclass(frozen=True)
@@ -155,8 +181,12 @@ class SkillsCatalog:
     # -- resolution -----------------------------------------------------------
 
     def _lookup(self, matched: str, folded: bool) -> str:
-        key = _normalise(matched)
-        return self._folded[key.casefold()] if folded else self._exact[key]
+        table = self._folded if folded else self._exact
+        found = table.get(matched.casefold() if folded else matched)
+        if found is None:  # a multi-word alias matched across other whitespace
+            key = _normalise(matched)
+            found = table[key.casefold() if folded else key]
+        return found
 
     def skills_in_text(self, text: str) -> list[str]:
         """Canonical skills named in ``text``, each once, in order of first appearance."""

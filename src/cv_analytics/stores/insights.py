@@ -93,13 +93,18 @@ def derivation_fingerprint(resolver: SkillResolver) -> str:
     return hashlib.sha256(seed.encode()).hexdigest()[:16]
 
 
+_ANSWERED = InteractionStatus.ANSWERED.value
+_NO_MATCH = MatchType.NONE.value
+_PARTIAL = MatchType.PARTIAL.value
+
+
 def classify_gap(status: str, match_type: str | None, match_score: float | None) -> GapKind:
     """Whether an interaction is a gap query, and why. Unanswered queries are not judged."""
-    if status != InteractionStatus.ANSWERED.value:
+    if status != _ANSWERED:
         return GapKind.NONE
-    if match_type == MatchType.NONE.value:
+    if match_type == _NO_MATCH:
         return GapKind.NO_MATCH
-    if match_type == MatchType.PARTIAL.value and match_score is not None and match_score < LOW_MATCH_SCORE:
+    if match_type == _PARTIAL and match_score is not None and match_score < LOW_MATCH_SCORE:
         return GapKind.LOW_MATCH
     return GapKind.NONE
 

@@ -14,17 +14,16 @@ once.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import CVAnalyticsError
 from .insights import (
-    LOW_MATCH_SCORE,
     PERFORMANCE_METRICS,
-    SCORE_BUCKET_WIDTH,
     SCORE_BUCKETS,
     GapKind,
     GapTally,
@@ -33,8 +32,11 @@ from .insights import (
     SkillTally,
     WeekActivity,
     WeekInsights,
+    classify_gap,
     derivation_fingerprint,
     derive_terms,
+    pick_examples,
+    score_bucket,
     sort_skills,
 )
 from .models import InteractionStatus
@@ -45,6 +47,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Appended to ``sqlite.MIGRATIONS``. Statements are split on ";": none inside one.
+#:
+#: SQLite has no hash aggregation: every GROUP BY that is not in index order
+#: sorts all the week's rows (about 0.7 s per million each, measured). So each
+#: aggregation below reads a covering index whose order is its GROUP BY, and
+#: streams. The indexes on ``interactions`` cost ~30% more disk there and are
+#: what makes a million-row week report in about a second.
 INSIGHTS_MIGRATION = """
     CREATE TABLE interaction_terms (
         week           TEXT NOT NULL,
@@ -55,51 +63,50 @@ INSIGHTS_MIGRATION = """
         in_sources     INTEGER NOT NULL,
         match_type     TEXT,
         gap            INTEGER NOT NULL,
+        timestamp      INTEGER NOT NULL,
         PRIMARY KEY (week, kind, term, correlation_id)
     ) WITHOUT ROWID;
     CREATE INDEX interaction_terms_correlation ON interaction_terms (correlation_id);
-    CREATE INDEX interaction_terms_gaps ON interaction_terms (week, kind, term) WHERE gap > 0;
+    CREATE INDEX interaction_terms_gaps ON interaction_terms (week, kind, term, timestamp, gap, in_query)
+        WHERE gap > 0 AND (kind = 'term' OR in_query = 1);
+    CREATE INDEX interaction_terms_gap_queries ON interaction_terms (week, correlation_id)
+        WHERE gap > 0 AND (kind = 'term' OR in_query = 1);
 
     CREATE TABLE interaction_terms_state (
         week        TEXT PRIMARY KEY,
         fingerprint TEXT NOT NULL
     ) WITHOUT ROWID;
     INSERT INTO interaction_terms_state (week, fingerprint) SELECT DISTINCT week, '' FROM interactions;
+
+    CREATE INDEX interactions_week_activity ON interactions (week, status, match_type, cache_hit, match_score, timestamp);
+    CREATE INDEX interactions_week_sessions ON interactions (week, session_id, status);
+    CREATE INDEX interactions_week_total_time ON interactions (week, total_time);
+    CREATE INDEX interactions_week_llm_time ON interactions (week, llm_time);
+    CREATE INDEX interactions_week_retrieval_time ON interactions (week, retrieval_time)
 """
 
 #: A week whose derived rows are incomplete or of several catalogs.
 _STALE = ""
 _INSERT_TERM = (
     "INSERT OR REPLACE INTO interaction_terms "
-    "(week, kind, term, correlation_id, in_query, in_sources, match_type, gap) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "(week, kind, term, correlation_id, in_query, in_sources, match_type, gap, timestamp) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# Same figures as stores.insights.classify_gap / score_bucket, in SQL.
-_GAP_SQL = (
-    f"CASE WHEN status = '{InteractionStatus.ANSWERED.value}' AND match_type = 'none' THEN {GapKind.NO_MATCH:d} "
-    f"WHEN status = '{InteractionStatus.ANSWERED.value}' AND match_type = 'partial' "
-    f"AND match_score < {LOW_MATCH_SCORE!r} THEN {GapKind.LOW_MATCH:d} ELSE {GapKind.NONE:d} END"
-)
-_BUCKET_SQL = (
-    f"CASE WHEN match_score IS NULL THEN NULL "
-    f"ELSE MIN(CAST(match_score / {SCORE_BUCKET_WIDTH}.0 AS INTEGER), {SCORE_BUCKETS - 1}) END"
-)
-# The epoch began on a Thursday: (days + 3) % 7 is the ISO weekday with Monday = 0.
-_ACTIVITY_SQL = f"""
-    SELECT status, (timestamp / 86400000 + 3) % 7, (timestamp / 3600000) % 24,
-           match_type, {_BUCKET_SQL}, cache_hit, {_GAP_SQL}, COUNT(*)
-    FROM interactions WHERE week = ?
-    GROUP BY 1, 2, 3, 4, 5, 6, 7
-"""
-# A gap is grouped under the skills its query text names, or else its fallback term.
-_GAP_ROWS = "week = ? AND gap > 0 AND (kind = 'term' OR in_query = 1)"
+# A gap is grouped under the skills its query text names, or else its fallback
+# term; written exactly as in the partial indexes' WHERE. The gap queries name
+# their index (INDEXED BY): without statistics the planner would pick the
+# primary key and sort.
+_GAP_ROWS = "gap > 0 AND (kind = 'term' OR in_query = 1)"
+_HOUR_MS = 3_600_000
 
 
 def _term_rows(
     resolver: SkillResolver,
-    rows: Iterable[tuple[str, str, str, str | None, str, str | None, float | None]],
+    rows: Iterable[tuple[str, str, int, str, str | None, str, str | None, float | None]],
 ) -> Iterator[tuple[Any, ...]]:
-    """interaction_terms rows for (correlation_id, week, status, query, sources_used JSON, match_type, match_score)."""
-    for cid, week, status, query, sources, match_type, match_score in rows:
+    """interaction_terms rows for (correlation_id, week, timestamp, status, query, sources_used JSON,
+    match_type, match_score)."""
+    for cid, week, timestamp, status, query, sources, match_type, match_score in rows:
         derived = derive_terms(
             resolver,
             status=status,
@@ -112,9 +119,9 @@ def _term_rows(
             continue
         gap = int(derived.gap)
         for skill, (in_query, in_sources) in derived.skills.items():
-            yield (week, "skill", skill, cid, int(in_query), int(in_sources), match_type, gap)
+            yield (week, "skill", skill, cid, int(in_query), int(in_sources), match_type, gap, timestamp)
         if derived.term:
-            yield (week, "term", derived.term, cid, 1, 0, match_type, gap)
+            yield (week, "term", derived.term, cid, 1, 0, match_type, gap, timestamp)
 
 
 class SQLiteInsightsQueries(InsightsQueries):
@@ -154,7 +161,7 @@ class SQLiteInsightsQueries(InsightsQueries):
             return
         rows = (
             (
-                i.correlation_id, i.week, i.status.value, i.query, json.dumps(i.sources_used),
+                i.correlation_id, i.week, i.timestamp, i.status.value, i.query, json.dumps(i.sources_used),
                 i.match_type.value if i.match_type else None, i.match_score,
             )
             for i in interactions
@@ -183,7 +190,7 @@ class SQLiteInsightsQueries(InsightsQueries):
         with self._transaction():
             conn.execute("DELETE FROM interaction_terms WHERE week = ?", (week,))
             cursor = conn.execute(
-                "SELECT correlation_id, week, status, query, sources_used, match_type, match_score "
+                "SELECT correlation_id, week, timestamp, status, query, sources_used, match_type, match_score "
                 "FROM interactions WHERE week = ?",
                 (week,),
             )
@@ -231,13 +238,15 @@ class SQLiteInsightsQueries(InsightsQueries):
                 GapTally(kind, key, queries, no_match, low_match, _examples(conn, week, kind, key, max_examples))
                 for kind, key, queries, no_match, low_match in conn.execute(
                     f"SELECT kind, term, COUNT(*), SUM(gap = {GapKind.NO_MATCH:d}), SUM(gap = {GapKind.LOW_MATCH:d}) "
-                    f"FROM interaction_terms WHERE {_GAP_ROWS} "
+                    f"FROM interaction_terms INDEXED BY interaction_terms_gaps WHERE week = ? AND {_GAP_ROWS} "
                     "GROUP BY kind, term ORDER BY COUNT(*) DESC, kind, term LIMIT ?",
                     (week, max_gap_groups),
                 ).fetchall()
             )
             (grouped,) = conn.execute(
-                f"SELECT COUNT(DISTINCT correlation_id) FROM interaction_terms WHERE {_GAP_ROWS}", (week,)
+                "SELECT COUNT(DISTINCT correlation_id) FROM interaction_terms INDEXED BY interaction_terms_gap_queries "
+                f"WHERE week = ? AND {_GAP_ROWS}",
+                (week,),
             ).fetchone()
         return WeekInsights(
             week=week, activity=activity, performance=performance, skills=skills, gaps=gaps, grouped_gap_queries=grouped
@@ -249,28 +258,51 @@ class SQLiteInsightsQueries(InsightsQueries):
             return _skill_tallies(conn, week)
 
 
+def _week_start_ms(week: str) -> int:
+    year, number = int(week[:4]), int(week[6:])
+    return int(dt.datetime.combine(dt.date.fromisocalendar(year, number, 1), dt.time(), tzinfo=dt.UTC).timestamp()) * 1000
+
+
 def _activity(conn: sqlite3.Connection, week: str) -> WeekActivity:
     status: dict[str, int] = {s.value: 0 for s in InteractionStatus}
-    slots = [[0] * 24 for _ in range(7)]
     match = {"full": 0, "partial": 0, "none": 0, "unknown": 0}
     histogram = [0] * SCORE_BUCKETS
-    cache_hits = cache_lookups = no_match = low_match = 0
-    for row_status, weekday, hour, match_type, bucket, cache_hit, gap, count in conn.execute(_ACTIVITY_SQL, (week,)):
+    cache_hits = cache_lookups = 0
+    gaps = {GapKind.NO_MATCH: 0, GapKind.LOW_MATCH: 0, GapKind.NONE: 0}
+    # One streaming pass over interactions_week_activity; buckets and gap kinds are
+    # worked out in Python from the raw values, with the generic code's functions.
+    for row_status, match_type, cache_hit, match_score, count in conn.execute(
+        "SELECT status, match_type, cache_hit, match_score, COUNT(*) FROM interactions WHERE week = ? "
+        "GROUP BY status, match_type, cache_hit, match_score",
+        (week,),
+    ):
         status[row_status] += count
         if cache_hit is not None:
             cache_lookups += count
             cache_hits += count * cache_hit
-        if row_status == InteractionStatus.ORPHAN_RESPONSE.value:
-            continue
-        slots[weekday][hour] += count
         if row_status == InteractionStatus.ANSWERED.value:
             match[match_type or "unknown"] += count
-            if bucket is not None:
-                histogram[bucket] += count
-        no_match += count * (gap == GapKind.NO_MATCH)
-        low_match += count * (gap == GapKind.LOW_MATCH)
+            if match_score is not None:
+                histogram[score_bucket(match_score)] += count
+        gaps[classify_gap(row_status, match_type, match_score)] += count
+    # Queries per hour of the week: range counts on interactions_week_timestamp
+    # (index only), less the orphan responses, which are not queries.
+    start = _week_start_ms(week)
+    per_hour = [
+        conn.execute(
+            "SELECT COUNT(*) FROM interactions WHERE week = ? AND timestamp >= ? AND timestamp < ?",
+            (week, start + h * _HOUR_MS, start + (h + 1) * _HOUR_MS),
+        ).fetchone()[0]
+        for h in range(7 * 24)
+    ]
+    for (timestamp,) in conn.execute(
+        "SELECT timestamp FROM interactions WHERE week = ? AND status = ?",
+        (week, InteractionStatus.ORPHAN_RESPONSE.value),
+    ):
+        per_hour[(timestamp - start) // _HOUR_MS] -= 1
     (sessions,) = conn.execute(
-        "SELECT COUNT(DISTINCT session_id) FROM interactions WHERE week = ? AND query IS NOT NULL", (week,)
+        "SELECT COUNT(DISTINCT session_id) FROM interactions WHERE week = ? AND status != ?",
+        (week, InteractionStatus.ORPHAN_RESPONSE.value),
     ).fetchone()
     return WeekActivity(
         interactions=sum(status.values()),
@@ -278,13 +310,13 @@ def _activity(conn: sqlite3.Connection, week: str) -> WeekActivity:
         unanswered=status[InteractionStatus.UNANSWERED.value],
         orphan_responses=status[InteractionStatus.ORPHAN_RESPONSE.value],
         sessions=sessions,
-        queries_by_slot=tuple(tuple(row) for row in slots),
+        queries_by_slot=tuple(tuple(per_hour[d * 24 : (d + 1) * 24]) for d in range(7)),
         match_counts=match,
         score_histogram=tuple(histogram),
         cache_hits=cache_hits,
         cache_lookups=cache_lookups,
-        no_match_queries=no_match,
-        low_match_queries=low_match,
+        no_match_queries=gaps[GapKind.NO_MATCH],
+        low_match_queries=gaps[GapKind.LOW_MATCH],
     )
 
 
@@ -292,8 +324,8 @@ def _skill_tallies(conn: sqlite3.Connection, week: str) -> tuple[SkillTally, ...
     return sort_skills(
         SkillTally(*row)
         for row in conn.execute(
-            "SELECT term, COUNT(*), SUM(in_query), SUM(in_sources), SUM(match_type = 'full'), "
-            "SUM(match_type = 'partial'), SUM(match_type = 'none') "
+            "SELECT term, COUNT(*), SUM(in_query), SUM(in_sources), SUM(match_type IS 'full'), "
+            "SUM(match_type IS 'partial'), SUM(match_type IS 'none') "
             "FROM interaction_terms WHERE week = ? AND kind = 'skill' GROUP BY term",
             (week,),
         )
@@ -301,11 +333,21 @@ def _skill_tallies(conn: sqlite3.Connection, week: str) -> tuple[SkillTally, ...
 
 
 def _examples(conn: sqlite3.Connection, week: str, kind: str, key: str, limit: int) -> tuple[str, ...]:
-    """Distinct query texts of one gap group, by latest occurrence (as ``insights.pick_examples``)."""
-    rows: Sequence[tuple[str]] = conn.execute(
-        "SELECT i.query FROM interaction_terms t JOIN interactions i ON i.correlation_id = t.correlation_id "
+    """Distinct query texts of one gap group, by latest occurrence (as ``insights.pick_examples``).
+
+    Walks the group newest first (interaction_terms_gaps is in timestamp order)
+    and stops once ``limit`` texts are found and older rows cannot tie with them.
+    """
+    latest: dict[str, int] = {}
+    cursor = conn.execute(
+        "SELECT t.timestamp, i.query FROM interaction_terms t JOIN interactions i ON i.correlation_id = t.correlation_id "
         "WHERE t.week = ? AND t.kind = ? AND t.term = ? AND t.gap > 0 AND (t.kind = 'term' OR t.in_query = 1) "
-        "GROUP BY i.query ORDER BY MAX(i.timestamp) DESC, i.query LIMIT ?",
-        (week, kind, key, limit),
-    ).fetchall()
-    return tuple(text for (text,) in rows)
+        "ORDER BY t.timestamp DESC",
+        (week, kind, key),
+    )
+    for timestamp, text in cursor:
+        if len(latest) >= limit and timestamp < min(latest.values()):
+            break
+        latest.setdefault(text, timestamp)
+    cursor.close()
+    return pick_examples(latest, limit)
