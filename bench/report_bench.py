@@ -20,6 +20,7 @@ import json
 import os
 import pathlib
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -121,10 +122,17 @@ def main() -> int:
     # An edited catalog: the first report re-resolves both weeks it reads, once.
     from cv_analytics.reporting.skills import DEFAULT_CATALOG_PATH
 
+    # (on a copy, so the cached data set stays resolved with the packaged catalog)
     edited = cache / "skills-edited.yaml"
     edited.write_text(DEFAULT_CATALOG_PATH.read_text() + "  - {name: Zig, aliases: [ziglang]}\n")
-    reindex = run_child(path, {"CV_ANALYTICS_SKILLS_FILE": str(edited)})
-    rerun = run_child(path, {"CV_ANALYTICS_SKILLS_FILE": str(edited)})
+    copy = cache / f"edited-{path.name}"
+    shutil.copyfile(path, copy)
+    try:
+        reindex = run_child(copy, {"CV_ANALYTICS_SKILLS_FILE": str(edited)})
+        rerun = run_child(copy, {"CV_ANALYTICS_SKILLS_FILE": str(edited)})
+    finally:
+        for leftover in cache.glob(f"{copy.name}*"):
+            leftover.unlink()
 
     def goal(seconds: float, mb: float) -> str:
         return "met" if seconds < 5 and mb < 500 else "missed"
@@ -154,10 +162,15 @@ def main() -> int:
         ],
     ]
     notes = [
-        f"Machine: {machine()}. SQLite store of {size_mb:,.0f} MB, page cache warm; median of {RUNS} fresh "
-        "processes for the first row. Peak memory is the process's maximum resident set, Python included.",
-        "The aggregation runs in SQL (one grouped scan for volume/match/cache, three for the percentiles, "
-        "indexed reads of the per-query skills table); Python only folds the grouped rows.",
+        f"Machine: {machine()}, shared with other work. SQLite store of {size_mb:,.0f} MB, page cache warm; "
+        f"median of {RUNS} fresh processes for the first row. Peak memory is the process's maximum resident "
+        "set, Python included.",
+        "The aggregation runs in SQL, each query streaming a covering index in its GROUP BY order (SQLite "
+        "has no hash aggregation: an unindexed GROUP BY sorts the whole week, ~0.7 s per million rows "
+        "each; without those indexes this report took 7.4 s); Python only folds the grouped rows.",
+        "Re-resolving after a catalog edit runs the skills catalog's regular expression over every query "
+        "of the two weeks read, in Python (~50 µs each): a one-off per edit, milliseconds at a real CV "
+        "chatbot's volume.",
     ]
     if load_seconds is not None:
         total = args.interactions + args.interactions // 10

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlparse
 
@@ -149,9 +150,7 @@ class SQSQueueEnv:
         return self.backend.queue(name, config or QueueConfig())
 
     def advance(self, seconds: float) -> None:
-        import time
-
-        time.sleep(seconds)
+        time.sleep(seconds)  # moto runs on real time; the suite keeps these to a couple of seconds
 
     def process_opener(self, name: str, config: QueueConfig | None = None) -> Callable[[], Queue]:
         endpoint, config = self.endpoint, config or QueueConfig()

@@ -281,3 +281,18 @@ def test_settings_name_the_queue_urls_and_the_endpoint(moto_reset, sqs):
     assert settings.queue_url == "sqs://"
     assert (q.name, q.url, q.config.fifo) == ("cv-analytics-analytics.fifo", url, True)  # type: ignore[attr-defined]
     assert q.dead_letter_queue is None  # this queue has no redrive policy
+
+
+def test_a_poison_message_too_large_to_carry_its_reason_is_left_to_the_redrive_policy(sqs_backend):
+    q = sqs_backend.queue("analytics.fifo", QueueConfig(max_receive_count=1))
+    body = "x" * (256 * 1024)  # the limit exactly: no room for failureReason and the rest
+    q.send(body, group_id="g", dedup_id="d1")
+    (message,) = q.receive(10)
+
+    assert q.fail(message, "cannot parse") is True
+
+    assert q.receive(10) == []  # that receive made SQS move it
+    assert q.dead_letter_queue is not None
+    (dead,) = q.dead_letter_queue.receive(10)
+    assert dead.body == body and dead.message_id == message.message_id
+    assert "moved here by SQS" in dead.attributes[FAILURE_REASON_ATTRIBUTE]

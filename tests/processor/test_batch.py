@@ -89,16 +89,16 @@ def test_store_outage_releases_the_batch_without_dead_lettering(queue: Queue, st
         return real(events)
 
     monkeypatch.setattr(store, "record_events", flaky)
-    real_counts = store.counts
+    real_ping = store.ping
     checks = {"n": 0}
 
-    def counts():
+    def ping():
         checks["n"] += 1
         if checks["n"] <= 3:
             raise StoreUnavailableError("still locked")
-        return real_counts()
+        return real_ping()
 
-    monkeypatch.setattr(store, "counts", counts)
+    monkeypatch.setattr(store, "ping", ping)
     worker = Worker(queue, store, clock=clock, wait_seconds=0)
     worker.run(drain=True)
     assert store.get_interaction("a").status is InteractionStatus.ANSWERED
@@ -115,3 +115,32 @@ def test_orphan_sweep_runs_from_the_worker(queue: Queue, store, clock):
     worker.run_once(wait_seconds=0)
     assert store.get_interaction("lonely").status is InteractionStatus.UNANSWERED
     assert json.loads(json.dumps(store.get_interaction("lonely").to_export()))["status"] == "unanswered"
+
+
+def test_an_unforeseen_error_on_one_event_dead_letters_only_that_message(queue: Queue, store, clock, monkeypatch):
+    queue.send_batch([q("good", "s1"), q("trips", "s2"), r("trips", "s2"), r("good", "s1")])
+    real = store.record_events
+
+    def buggy(events):
+        if any(e.correlation_id == "trips" and e.event_type.value == "query" for e in events):
+            raise KeyError("a bug no one foresaw")
+        return real(events)
+
+    monkeypatch.setattr(store, "record_events", buggy)
+    worker = Worker(queue, store, clock=clock, wait_seconds=0)
+    worker.run(drain=True)
+
+    assert store.get_interaction("good").status is InteractionStatus.ANSWERED
+    (dead,) = queue.dead_letter_queue.receive(10)
+    assert "KeyError" in dead.attributes[FAILURE_REASON_ATTRIBUTE]
+    # its group's response waited behind it (FIFO) and then went on alone
+    assert store.get_pending("trips")
+
+
+def test_a_stale_receipt_handle_does_not_stop_the_worker(queue: Queue, store, clock):
+    queue.send_batch([poison("s1")])
+    (first,) = queue.receive(10, visibility_timeout=1)
+    clock.advance(2)
+    (again,) = queue.receive(10)  # another worker took it after our timeout
+    result = BatchProcessor(queue, store).process([first])
+    assert result.items[0].status is Status.FAILED

@@ -14,6 +14,7 @@ from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, OutgoingMessage, 
 from cv_analytics.queues.sqlite import (
     _CLAIM,
     _COUNT_IN_FLIGHT,
+    _FIRST_READY,
     _REFRESH_GROUP,
     SCHEMA_VERSION,
     SQLiteQueue,
@@ -41,7 +42,8 @@ def _plan(backend: SQLiteQueueBackend, sql: str, params: tuple) -> str:
 
 def test_receive_walks_indexes_without_a_sort_or_a_table_scan(backend):
     backend.queue("a.fifo")
-    for sql, params in [(_CLAIM, (1, 0.0, 10)), (_COUNT_IN_FLIGHT, (1, 0.0)), (_REFRESH_GROUP, (1,))]:
+    statements = [(_CLAIM, (1, 0.0, 10)), (_FIRST_READY, (1,)), (_COUNT_IN_FLIGHT, (1, 0.0)), (_REFRESH_GROUP, (1,))]
+    for sql, params in statements:
         plan = _plan(backend, sql, params)
         assert "TEMP B-TREE" not in plan, plan
         assert not any(line.startswith("SCAN") for line in plan.splitlines()), plan

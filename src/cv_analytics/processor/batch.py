@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..events import QueryEvent, ResponseEvent, parse_event
-from ..exceptions import InvalidEventError, StoreError, StoreUnavailableError
+from ..exceptions import InvalidEventError, ReceiptHandleError, StoreError, StoreUnavailableError
 from ..queues.base import Message, Queue
 from ..stores.base import Store
 from ..stores.models import RecordOutcome
@@ -95,26 +95,64 @@ class BatchProcessor:
         if parsed:
             # every parsed event precedes any failure of its group: the pass above
             # skipped whatever came after one
-            recordable = parsed
             try:
-                outcomes = self.store.record_events([e for _, e in recordable])
-            except StoreUnavailableError as exc:
-                log.warning("store unavailable, batch of %d will be retried: %s", len(recordable), exc)
-                for index, _ in recordable:
-                    results[index] = ItemResult(messages[index], Status.FAILED, str(exc), transient=True)
+                outcomes = self.store.record_events([e for _, e in parsed])
             except StoreError as exc:
-                log.exception("store error on a batch of %d", len(recordable))
-                for index, _ in recordable:
-                    results[index] = ItemResult(messages[index], Status.FAILED, str(exc), transient=True)
+                self._release(parsed, messages, results, exc)
+            except Exception:  # a bug or data no one foresaw: isolate the message that trips it
+                log.exception("recording a batch of %d failed; retrying one by one", len(parsed))
+                self._record_one_by_one(parsed, messages, results, failed_groups)
             else:
-                for (index, _), outcome in zip(recordable, outcomes, strict=True):
+                for (index, _), outcome in zip(parsed, outcomes, strict=True):
                     results[index] = ItemResult(messages[index], Status.SUCCEEDED, outcome=outcome)
 
         return BatchResult([results[i] for i in range(len(messages))])
 
+    def _record_one_by_one(
+        self,
+        parsed: list[tuple[int, QueryEvent | ResponseEvent]],
+        messages: Sequence[Message],
+        results: dict[int, ItemResult],
+        failed_groups: dict[str | None, str],
+    ) -> None:
+        for index, event in parsed:
+            message = messages[index]
+            if message.group_id in failed_groups:
+                results[index] = ItemResult(message, Status.SKIPPED, failed_groups[message.group_id])
+                continue
+            try:
+                (outcome,) = self.store.record_events([event])
+            except StoreError as exc:
+                self._release([(index, event)], messages, results, exc)
+            except Exception as exc:
+                results[index] = self._poison(message, f"processing error: {exc!r}")
+                if results[index].status is Status.FAILED:
+                    failed_groups[message.group_id] = f"an earlier message of group {message.group_id!r} failed"
+            else:
+                results[index] = ItemResult(message, Status.SUCCEEDED, outcome=outcome)
+
+    @staticmethod
+    def _release(
+        parsed: list[tuple[int, QueryEvent | ResponseEvent]],
+        messages: Sequence[Message],
+        results: dict[int, ItemResult],
+        exc: StoreError,
+    ) -> None:
+        """The store failed, not the messages: retry them as they are."""
+        if isinstance(exc, StoreUnavailableError):
+            log.warning("store unavailable, %d message(s) will be retried: %s", len(parsed), exc)
+        else:
+            log.error("store error, %d message(s) will be retried: %s", len(parsed), exc)
+        for index, _ in parsed:
+            results[index] = ItemResult(messages[index], Status.FAILED, str(exc), transient=True)
+
     def _poison(self, message: Message, reason: str) -> ItemResult:
         """A message that can never succeed: retried until its last receive, then dead-lettered."""
-        log.warning("invalid message %s (receive %d): %s", message.message_id, message.receive_count, reason)
-        if self.queue.fail(message, reason):
-            return ItemResult(message, Status.DEAD_LETTERED, reason)
+        log.warning("bad message %s (receive %d): %s", message.message_id, message.receive_count, reason)
+        try:
+            if self.queue.fail(message, reason):
+                return ItemResult(message, Status.DEAD_LETTERED, reason)
+        except ReceiptHandleError:
+            # received again elsewhere since (our visibility timeout ran out): that delivery owns it now
+            log.warning("message %s was received again elsewhere; leaving it to that worker", message.message_id)
         return ItemResult(message, Status.FAILED, reason)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock
-from ..exceptions import QueueUnavailableError, StoreError
+from ..exceptions import QueueUnavailableError, ReceiptHandleError, StoreError
 from ..queues.base import MAX_BATCH_SIZE, Queue
 from ..stores.base import Store
 from ..stores.models import RecordOutcome
@@ -136,7 +136,10 @@ class Worker:
             if item.status is Status.SKIPPED or item.transient:
                 # not the message's fault: make it visible again (after a pause for an outage)
                 delay = self._backoff(1) if transient else 0.0
-                self.queue.change_visibility(item.message.receipt_handle, delay)
+                try:
+                    self.queue.change_visibility(item.message.receipt_handle, delay)
+                except ReceiptHandleError:
+                    pass  # received again elsewhere since: that delivery owns it now
         if transient:
             self._wait_for_store()
         return result
@@ -146,7 +149,8 @@ class Worker:
         swept = self.store.sweep_orphans(self.orphan_timeout_seconds)
         self.stats.unanswered += swept.unanswered
         self.stats.orphan_responses += swept.orphan_responses
-        self.store.purge_expired()
+        if not self.store.expires_by_itself:
+            self.store.purge_expired()
 
     def _sweep_if_due(self) -> None:
         if self.clock.now() >= self._next_sweep:
@@ -161,7 +165,7 @@ class Worker:
         failures = 0
         while not self._stop.is_set():
             try:
-                self.store.counts()
+                self.store.ping()
                 return
             except StoreError as exc:
                 failures += 1

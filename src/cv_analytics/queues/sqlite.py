@@ -230,6 +230,7 @@ UPDATE queue_groups SET
         ) WHERE receive_count > 0), -9e18))
 WHERE gid = ?1
 """
+_FIRST_READY = "SELECT min(ready_at) FROM queue_groups WHERE queue_id = ?"
 # In-flight messages are received ones in groups that are not ready, among each group's first few.
 _COUNT_IN_FLIGHT = f"""
 SELECT count(*) FROM queue_groups AS g CROSS JOIN queue_messages AS m
@@ -706,7 +707,7 @@ class SQLiteQueue(Queue):
             conn = backend.connection()
             # Look before taking the write lock: idle receivers never queue behind writers.
             first_ready = conn.execute(
-                "SELECT min(ready_at) FROM queue_groups WHERE queue_id = ?", (self._id,)
+                _FIRST_READY, (self._id,)
             ).fetchone()[0]
             if first_ready is None or first_ready > self._clock.now():
                 return [], first_ready

@@ -173,13 +173,31 @@ class SQSQueueBackend(QueueBackend):
         self.clock = clock or SystemClock()
         #: see the module docstring: peeking counts as a receive, so only on an emulator by default
         self.peek_for_oldest_age = bool(endpoint_url) if peek_for_oldest_age is None else peek_for_oldest_age
-        common = {"region": region, "endpoint_url": endpoint_url, "session": session, "request_counter": request_counter}
-        self.client = make_client("sqs", config=client_config(max_attempts=max_attempts), **common)
-        # One attempt only: used for calls whose failure has a fallback (a retry would only delay it).
-        self._single_attempt_client = make_client("sqs", config=client_config(max_attempts=1), **common)
-        self.cloudwatch = make_client("cloudwatch", config=client_config(max_attempts=1), **common)
+        self._client_options: dict[str, Any] = {
+            "region": region, "endpoint_url": endpoint_url, "session": session, "request_counter": request_counter,
+        }  # fmt: skip
+        self.client = make_client("sqs", config=client_config(max_attempts=max_attempts), **self._client_options)
         self._queues: dict[str, SQSQueue] = {}
         self._lock = threading.Lock()
+        # made on first use: a client costs tens of milliseconds to build (Lambda cold starts)
+        self._single_attempt: Any = None
+        self._cloudwatch: Any = None
+
+    @property
+    def single_attempt_client(self) -> Any:
+        """An SQS client that does not retry: for calls whose failure has a fallback."""
+        with self._lock:
+            if self._single_attempt is None:
+                self._single_attempt = make_client("sqs", config=client_config(max_attempts=1), **self._client_options)
+            return self._single_attempt
+
+    @property
+    def cloudwatch(self) -> Any:
+        """The CloudWatch client that reads ``ApproximateAgeOfOldestMessage`` (no retries: it is optional)."""
+        with self._lock:
+            if self._cloudwatch is None:
+                self._cloudwatch = make_client("cloudwatch", config=client_config(max_attempts=1), **self._client_options)
+            return self._cloudwatch
 
     @classmethod
     def from_settings(cls, settings: Settings, **kwargs: Any) -> SQSQueueBackend:
@@ -226,8 +244,9 @@ class SQSQueueBackend(QueueBackend):
         return queue
 
     def close(self) -> None:
-        for client in (self.client, self._single_attempt_client, self.cloudwatch):
-            client.close()
+        for client in (self.client, self._single_attempt, self._cloudwatch):
+            if client is not None:
+                client.close()
 
     # -- plumbing shared by the queues -------------------------------------------
 
@@ -487,6 +506,15 @@ class SQSQueue(Queue):
             {**kept, **own},
         )
         (outcome,) = dlq.send_batch([copy])
+        if outcome.error_code == "MessageTooLong" and message.receive_count >= self.config.max_receive_count:
+            # The body leaves no room for the reason: let SQS move it as it is. It is on its
+            # last receive, so the redrive policy moves it on the next one (without a reason).
+            log.warning(
+                "message %s of %s is too large to carry its failure reason (%s): SQS's redrive policy moves it",
+                message.message_id, self.name, reason,
+            )  # fmt: skip
+            self._change_visibility(message.receipt_handle, 0, None)
+            return
         if not outcome.ok:
             raise QueueError(
                 f"could not move message {message.message_id} of {self.name!r} to dead-letter queue {dlq.name!r}: "
@@ -512,7 +540,7 @@ class SQSQueue(Queue):
             if sum(waiting) == 0:
                 return 0
             try:
-                self._backend._single_attempt_client.start_message_move_task(SourceArn=dlq.arn, DestinationArn=self.arn)
+                self._backend.single_attempt_client.start_message_move_task(SourceArn=dlq.arn, DestinationArn=self.arn)
             except ClientError as exc:
                 # moto answers 500 (not implemented); a role may lack the permission: the generic way works anyway
                 log.info("StartMessageMoveTask unavailable for %s (%s): redriving message by message", dlq.name, describe(exc))

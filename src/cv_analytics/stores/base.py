@@ -176,6 +176,14 @@ class Store(InsightsQueries, ABC):
 
     # -- maintenance ----------------------------------------------------------
 
+    #: True where the backend deletes expired items on its own (DynamoDB TTL):
+    #: the worker then never calls :meth:`purge_expired`, which may be a scan.
+    expires_by_itself: bool = False
+
+    def ping(self) -> None:
+        """Raise :class:`~cv_analytics.exceptions.StoreError` unless the store answers; cheap."""
+        self.get_interaction("cv-analytics-health-check")
+
     def purge_expired(self) -> int:
         """Delete expired pending events now (reads ignore them anyway); returns how many."""
         return 0

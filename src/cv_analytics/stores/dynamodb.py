@@ -219,26 +219,28 @@ class DynamoDBStore(Store):
         for _ in range(MAX_ROUNDS):
             interactions, items = self._fetch(todo)
             contended: set[str] = set()
+            # pending items of answered interactions: whatever they hold is a duplicate now
             cleanup: list[str] = []
-            for cid in sorted(todo):
-                indices = by_id[cid]
-                plan = _plan(
-                    [events[i] for i in indices],
-                    interactions.get(cid),
-                    _unexpired_sides(items.get(cid), now),
-                    now,
-                    self.pending_ttl_ms,
-                )
-                try:
-                    self._carry_out(cid, plan, now)
-                except _ConditionFailed:
-                    contended.add(cid)
-                    continue
-                for i, outcome in zip(indices, plan.outcomes, strict=True):
-                    outcomes[i] = outcome
-                if plan.interaction is not None and cid in items:
-                    cleanup.append(cid)
-            self._delete_pending(cleanup)
+            try:
+                for cid in sorted(todo):
+                    indices = by_id[cid]
+                    stored = interactions.get(cid)
+                    plan = _plan(
+                        [events[i] for i in indices], stored, _unexpired_sides(items.get(cid), now), now, self.pending_ttl_ms
+                    )
+                    try:
+                        self._carry_out(cid, plan, now)
+                    except _ConditionFailed:
+                        contended.add(cid)
+                        continue
+                    for i, outcome in zip(indices, plan.outcomes, strict=True):
+                        outcomes[i] = outcome
+                    answered = plan.interaction or stored
+                    if cid in items and answered is not None and answered.status is InteractionStatus.ANSWERED:
+                        cleanup.append(cid)
+            finally:
+                # also when a later id failed: what was written stays consistent
+                self._delete_pending(cleanup)
             if not contended:
                 break
             todo = contended
@@ -450,6 +452,8 @@ class DynamoDBStore(Store):
         )
 
     # -- maintenance ------------------------------------------------------------
+
+    expires_by_itself = True  # DynamoDB TTL deletes expired items (lazily)
 
     def purge_expired(self) -> int:
         """Remove expired pending halves now (a scan); returns how many.

@@ -102,16 +102,16 @@ _HOUR_MS = 3_600_000
 
 def _term_rows(
     resolver: SkillResolver,
-    rows: Iterable[tuple[str, str, int, str, str | None, str, str | None, float | None]],
+    rows: Iterable[tuple[str, str, int, str, str | None, list[str] | str | None, str | None, float | None]],
 ) -> Iterator[tuple[Any, ...]]:
-    """interaction_terms rows for (correlation_id, week, timestamp, status, query, sources_used JSON,
-    match_type, match_score)."""
+    """interaction_terms rows for (correlation_id, week, timestamp, status, query, sources_used (a list,
+    or the JSON column), match_type, match_score)."""
     for cid, week, timestamp, status, query, sources, match_type, match_score in rows:
         derived = derive_terms(
             resolver,
             status=status,
             query=query,
-            sources_used=json.loads(sources or "[]"),
+            sources_used=json.loads(sources) if isinstance(sources, str) else (sources or []),
             match_type=match_type,
             match_score=match_score,
         )
@@ -161,7 +161,7 @@ class SQLiteInsightsQueries(InsightsQueries):
             return
         rows = (
             (
-                i.correlation_id, i.week, i.timestamp, i.status.value, i.query, json.dumps(i.sources_used),
+                i.correlation_id, i.week, i.timestamp, i.status.value, i.query, i.sources_used,
                 i.match_type.value if i.match_type else None, i.match_score,
             )
             for i in interactions
@@ -299,7 +299,9 @@ def _activity(conn: sqlite3.Connection, week: str) -> WeekActivity:
         "SELECT timestamp FROM interactions WHERE week = ? AND status = ?",
         (week, InteractionStatus.ORPHAN_RESPONSE.value),
     ):
-        per_hour[(timestamp - start) // _HOUR_MS] -= 1
+        slot = (timestamp - start) // _HOUR_MS
+        if 0 <= slot < len(per_hour):  # always, unless a row's week disagrees with its timestamp
+            per_hour[slot] -= 1
     (sessions,) = conn.execute(
         "SELECT COUNT(DISTINCT session_id) FROM interactions WHERE week = ? AND status != ?",
         (week, InteractionStatus.ORPHAN_RESPONSE.value),

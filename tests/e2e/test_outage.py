@@ -1,0 +1,51 @@
+"""The queue goes away during traffic and comes back: nothing is lost, the chatbot never waits."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from cv_analytics.client import AnalyticsClient
+from cv_analytics.config import Settings, open_queue, open_store
+from cv_analytics.processor import Worker
+from cv_analytics.stores.models import InteractionStatus
+
+
+def _log_pairs(client: AnalyticsClient, start: int, n: int) -> None:
+    for i in range(start, start + n):
+        cid = client.log_query(f"Kubernetes question {i}", session_id=f"s{i % 13}", timestamp=1_763_164_800_000 + i)
+        client.log_response(cid, "yes", session_id=f"s{i % 13}", total_time=120, match_quality=0.9, sources_used=["Kubernetes"])
+
+
+@pytest.mark.slow
+def test_queue_locked_during_traffic_then_back_loses_nothing(tmp_path):
+    settings = Settings.from_env({"CV_ANALYTICS_DATA_DIR": str(tmp_path)})
+    open_queue(settings)  # create the database before locking it
+    client = AnalyticsClient(lambda: open_queue(settings), spool_dir=settings.spool_dir, backoff_base=0.05, backoff_max=0.2)
+    _log_pairs(client, 0, 300)
+    assert client.flush(timeout=30)
+
+    locker = sqlite3.connect(settings.data_dir / "queues.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")  # the queue is unreachable for writers from now on
+    try:
+        _log_pairs(client, 300, 700)  # every call returns: the chatbot is never held up
+        deadline = time.monotonic() + 60
+        while client.stats().spooled == 0 and client.stats().retries == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stats = client.stats()
+        assert stats.spooled > 0 or stats.retries > 0
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+
+    assert client.flush(timeout=60)
+    client.close(timeout=10)
+    assert client.stats().dropped == 0
+
+    store = open_store(settings)
+    Worker(open_queue(settings), store, wait_seconds=0).run(drain=True)
+    counts = store.counts()
+    assert counts.interactions[InteractionStatus.ANSWERED] == 1_000
+    assert counts.pending_queries == counts.pending_responses == 0
