@@ -11,8 +11,16 @@ import os
 import pathlib
 import sqlite3
 import threading
+import time
+import weakref
 from collections.abc import Callable, Iterator
 
+#: Pages of WAL after which a commit checkpoints by itself. High, because the
+#: background checkpointer normally gets there first: the commit that crosses
+#: this threshold pays the checkpoint's fsyncs on the caller's time.
+AUTOCHECKPOINT_PAGES = 16384
+#: How often the background checkpointer copies the WAL back into the database.
+CHECKPOINT_INTERVAL_SECONDS = 0.2
 
 #: Connections inherited from a parent process: never used, never closed.
 _INHERITED: list[sqlite3.Connection] = []
@@ -56,8 +64,10 @@ class SQLiteConnections:
         # last transactions (https://www.sqlite.org/pragma.html#pragma_synchronous).
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
         if self._on_connect:
             self._on_connect(conn)
+        _CHECKPOINTER.watch(self)
         self._local.conn = conn
         self._local.pid = os.getpid()
         with self._lock:
@@ -91,6 +101,55 @@ class SQLiteConnections:
             else:
                 _INHERITED.append(conn)  # keep it referenced: garbage collection would close it
         self._local = threading.local()
+
+
+class _Checkpointer:
+    """One daemon thread per process that checkpoints every watched database in the background.
+
+    A passive checkpoint neither blocks nor waits for readers and writers; doing
+    it here takes its write-back and fsyncs off the senders' and workers' time
+    (https://www.sqlite.org/wal.html#application_initiated_checkpoints).
+    """
+
+    def __init__(self) -> None:
+        self._watched: weakref.WeakSet[SQLiteConnections] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def watch(self, connections: SQLiteConnections) -> None:
+        if self._pid != os.getpid():  # a forked child has the set but not the thread
+            self._lock, self._thread, self._pid = threading.Lock(), None, os.getpid()
+        with self._lock:
+            self._watched.add(connections)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="cv-analytics-sqlite-checkpoint", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        own: dict[pathlib.Path, sqlite3.Connection] = {}
+        pid = os.getpid()
+        while os.getpid() == pid:
+            time.sleep(CHECKPOINT_INTERVAL_SECONDS)
+            with self._lock:
+                paths = {c.path: c.busy_timeout for c in list(self._watched)}
+            for path in set(own) - set(paths):
+                own.pop(path).close()
+            for path in paths:
+                try:
+                    conn = own.get(path)
+                    if conn is None:
+                        conn = own[path] = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    # busy or gone: the next round, or a commit past the threshold, will do it
+                    bad = own.pop(path, None)
+                    if bad is not None:
+                        with contextlib.suppress(sqlite3.Error):
+                            bad.close()
+
+
+_CHECKPOINTER = _Checkpointer()
 
 
 def is_busy_error(exc: sqlite3.Error) -> bool:

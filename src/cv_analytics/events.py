@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    model_validator,
 )
 from pydantic.alias_generators import to_camel
 
@@ -111,6 +112,14 @@ class _EventBase(_WireModel):
     session_id: Annotated[str, Field(min_length=1, max_length=256)] | None = None
     shape: EventShape = Field(default=EventShape.CURRENT, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _detect_shape(cls, data: Any) -> Any:
+        # the older producer names the correlation id requestId
+        if isinstance(data, dict) and "requestId" in data and "correlationId" not in data:
+            return {**data, "shape": EventShape.LEGACY}
+        return data
+
     @property
     def dedup_id(self) -> str:
         """Deduplication id per *event*: query and response share the correlation id."""
@@ -189,6 +198,15 @@ def parse_event(body: str | bytes | dict[str, Any]) -> QueryEvent | ResponseEven
     Raises :class:`EventTooLargeError` for a body over 256 KiB and
     :class:`InvalidEventError` naming the first offending field otherwise.
     """
+    if not isinstance(body, dict):
+        raw = body.encode() if isinstance(body, str) else body
+        if len(raw) <= MAX_EVENT_BYTES:
+            # fast path: pydantic-core parses and validates the JSON in one go;
+            # anything it rejects goes the slow way below for a precise error
+            try:
+                return _EVENT_ADAPTER.validate_json(raw)
+            except ValidationError:
+                pass
     if isinstance(body, dict):
         data = body
         size = len(json.dumps(body, separators=(",", ":")).encode())
@@ -220,9 +238,8 @@ def parse_event(body: str | bytes | dict[str, Any]) -> QueryEvent | ResponseEven
             f"field 'eventType' must be 'query' or 'response', got {event_type!r}",
             field="eventType",
         )
-    legacy = "requestId" in data and "correlationId" not in data
     try:
-        event = _EVENT_ADAPTER.validate_python(data)
+        return _EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = list(first["loc"])
@@ -238,9 +255,6 @@ def parse_event(body: str | bytes | dict[str, Any]) -> QueryEvent | ResponseEven
             f"invalid {event_type} event: {message} ({exc.error_count()} error(s) in all)",
             field=field,
         ) from exc
-    if legacy:
-        event = event.model_copy(update={"shape": EventShape.LEGACY})
-    return event
 
 
 def to_wire(event: QueryEvent | ResponseEvent) -> dict[str, Any]:

@@ -129,11 +129,15 @@ def test_performance_percentiles_are_nearest_rank_over_all_responses(report):
     assert p.cache_hit_rate == pytest.approx(1 / 3, abs=1e-4)
 
 
-def test_action_items_rank_the_gap_and_skip_trends_it_covers(report):
-    # Kubernetes: 2 gap queries (one none, one weak) -> add it; its rising trend is the same news;
-    # Rust and zig have one query each: not enough; 11 queries are too few to judge the pipeline
-    assert [(a.rank, a.kind, a.skill, a.queries) for a in report.actions] == [(1, "add_skill", "Kubernetes", 2)]
-    assert "Kubernetes in production?" in report.actions[0].detail
+def test_action_items_fold_a_rising_gap_into_one_item(report):
+    # Kubernetes: 2 gap queries (one none, one weak) -> add it; it is also rising (0 -> 3): one item,
+    # ranked by the larger count; Rust and zig have one query each: not enough; 11 queries are
+    # too few to judge the pipeline
+    assert [(a.rank, a.kind, a.skill, a.queries) for a in report.actions] == [(1, "add_skill", "Kubernetes", 3)]
+    assert report.actions[0].detail == (
+        '2 queries about Kubernetes got no match (1) or a weak one (1), e.g. "Kubernetes in production?" '
+        "It is rising: 0 → 3 (new this week)."
+    )
 
 
 def test_sql_and_generic_aggregations_agree_on_a_busy_synthetic_week(store: SQLiteStore):
@@ -237,3 +241,32 @@ def test_small_moves_in_a_busy_week_are_not_trends():
     # Elm is new with exactly the minimum; Scala vanished from 4
     assert [(t.skill, t.change, t.is_new) for t in trends.rising] == [("React", 33, False), ("Rust", 4, True), ("Elm", 3, True)]
     assert [(t.skill, t.change, t.relative_change) for t in trends.falling] == [("Scala", -4, -1.0)]
+
+
+def test_a_rising_skill_the_cv_covers_well_gets_a_trend_item_not_its_few_weak_answers():
+    from cv_analytics.reporting.builder import rank_actions
+    from cv_analytics.reporting.model import GapGroup, Gaps, Trend, Trends, Volume
+
+    volume = Volume.model_construct(
+        queries=200, unanswered=4, orphan_responses=1, correlation_rate=0.98, correlation_target=0.99,
+        meets_correlation_target=False,
+    )  # fmt: skip
+    skills = [SkillTally("AWS", 34, 34, 0, 26, 8, 0), SkillTally("Rust", 14, 14, 0, 0, 0, 14)]
+    trends = Trends(
+        previous_week=PREVIOUS_WEEK, min_queries=3, min_change=2, min_relative_change=0.2,
+        rising=[Trend(skill="AWS", queries=34, previous_queries=16, change=18, relative_change=1.125, is_new=False),
+                Trend(skill="Rust", queries=14, previous_queries=7, change=7, relative_change=1.0, is_new=False)],
+        falling=[],
+    )  # fmt: skip
+    gaps = Gaps(
+        queries=19, no_match=14, low_match=5, ungrouped=0,
+        groups=[GapGroup(kind="skill", key="Rust", queries=14, no_match=14, low_match=0, examples=["Rust?"]),
+                GapGroup(kind="skill", key="AWS", queries=5, no_match=0, low_match=5, examples=["AWS?"])],
+    )  # fmt: skip
+    actions = rank_actions(volume, skills, trends, gaps)
+    assert [(a.kind, a.skill, a.queries) for a in actions] == [
+        ("feature_skill", "AWS", 18),  # 26 of 34 fully matched: the rise is the news
+        ("add_skill", "Rust", 14),  # answered by nothing: the gap is the news, and it is rising too
+        ("check_pipeline", None, 5),  # 98% of 200 queries correlated: below target
+    ]
+    assert actions[1].detail.endswith("It is rising: 7 → 14 (+7 on 2026-W46).")

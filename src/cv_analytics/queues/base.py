@@ -192,6 +192,28 @@ class Queue(ABC):
         timeout = self.config.visibility_timeout if visibility_timeout is None else visibility_timeout
         return self._receive(max_messages, wait_seconds, timeout)
 
+    def receive_many(
+        self,
+        max_messages: int,
+        *,
+        wait_seconds: float = 0.0,
+        visibility_timeout: float | None = None,
+    ) -> list[Message]:
+        """Like :meth:`receive`, for any number of messages, in as few round trips
+        as the backend allows (SQS: ten per request, waiting only for the first
+        ten; the embedded queue: one transaction). Same FIFO rules."""
+        if max_messages < 1:
+            raise ValueError(f"max_messages must be at least 1, got {max_messages}")
+        messages = self.receive(
+            min(MAX_BATCH_SIZE, max_messages), wait_seconds=wait_seconds, visibility_timeout=visibility_timeout
+        )
+        while len(messages) < max_messages and messages and len(messages) % MAX_BATCH_SIZE == 0:
+            more = self.receive(min(MAX_BATCH_SIZE, max_messages - len(messages)), visibility_timeout=visibility_timeout)
+            if not more:
+                break
+            messages.extend(more)
+        return messages
+
     def delete_batch(self, receipt_handles: Sequence[str]) -> None:
         """Delete received messages (acknowledge them). Unknown handles are ignored."""
         for start in range(0, len(receipt_handles), MAX_BATCH_SIZE):

@@ -127,7 +127,7 @@ def assemble_report(
         trends=trends,
         gaps=gaps,
         performance=_performance(insights),
-        actions=_actions(volume, insights.skills, trends, gaps),
+        actions=rank_actions(volume, insights.skills, trends, gaps),
     )
 
 
@@ -279,60 +279,81 @@ def _gaps(insights: WeekInsights) -> Gaps:
     )
 
 
-def _actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, gaps: Gaps) -> list[ActionItem]:
-    """Ranked by the number of queries behind each item; gaps before trends on a tie."""
-    candidates: list[tuple[int, int, dict[str, object]]] = []
-    covered: set[str] = set()
+def _gap_detail(g: GapGroup, label: str) -> str:
+    queries = f"{g.queries} {_plural(g.queries, 'query', 'queries')} about {label}"
+    if g.low_match == 0:
+        outcome = "got no match"
+    elif g.no_match == 0:
+        outcome = "matched only weakly"
+    else:
+        outcome = f"got no match ({g.no_match}) or a weak one ({g.low_match})"
+    example = f', e.g. "{g.examples[0]}"' if g.examples else "."
+    return f"{queries} {outcome}{example}"
+
+
+def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, gaps: Gaps) -> list[ActionItem]:
+    """At most one item per skill, ranked by the number of queries behind it; gaps before trends on a tie.
+
+    A skill that is both a gap and rising keeps its gap item (it has the
+    examples), says that it is rising and ranks by the larger count, when it is
+    mostly answered poorly or the gap is at least as large as the rise; a
+    mostly well-answered skill whose rise is the bigger news gets the trend item.
+    """
+    # (queries, tie-break order, item) per skill or term; the pipeline check has no skill
+    best: dict[str | None, tuple[int, int, dict[str, object]]] = {}
+
+    def offer(key: str | None, queries: int, order: int, item: dict[str, object]) -> None:
+        best[key] = (queries, order, item)
+
     for g in gaps.groups:
         if g.queries < ACTION_MIN_QUERIES:
             continue
-        covered.add(g.key)
         mostly_missing = g.no_match >= g.low_match
         label = g.key if g.kind == "skill" else f"“{g.key}”"
-        example = f' e.g. "{g.examples[0]}"' if g.examples else ""
-        candidates.append(
-            (
-                g.queries,
-                0,
-                {
-                    "kind": "add_skill" if mostly_missing else "strengthen_skill",
-                    "title": f"Add {label} to the CV" if mostly_missing else f"Strengthen {label} in the CV",
-                    "detail": (
-                        f"{g.queries} {_plural(g.queries, 'query', 'queries')} about {label} got no match "
-                        f"({g.no_match}) or a weak one ({g.low_match});{example}"
-                    ),
-                    "skill": g.key,
-                    "queries": g.queries,
-                },
-            )
+        offer(
+            g.key,
+            g.queries,
+            0,
+            {
+                "kind": "add_skill" if mostly_missing else "strengthen_skill",
+                "title": f"Add {label} to the CV" if mostly_missing else f"Strengthen {label} in the CV",
+                "detail": _gap_detail(g, label),
+                "skill": g.key,
+                "queries": g.queries,
+            },
         )
     by_skill = {t.skill: t for t in skills}
     for t in trends.rising:
-        if t.skill in covered or t.change < ACTION_MIN_QUERIES:
+        if t.change < ACTION_MIN_QUERIES:
             continue
-        tally = by_skill.get(t.skill)
-        weak = tally is not None and (tally.partial + tally.none) > tally.full
         growth = "new this week" if t.is_new else f"+{t.change} on {trends.previous_week}"
-        candidates.append(
-            (
-                t.change,
-                1,
-                {
-                    "kind": "strengthen_skill" if weak else "feature_skill",
-                    "title": f"Strengthen {t.skill} in the CV" if weak else f"Make {t.skill} prominent in the CV",
-                    "detail": (
-                        f"{t.skill} is rising: {t.queries} {_plural(t.queries, 'query', 'queries')} ({growth})"
-                        + (
-                            f", and {tally.partial + tally.none} of them matched only partly or not at all"
-                            if weak and tally
-                            else ""
-                        )
-                        + "."
-                    ),
-                    "skill": t.skill,
-                    "queries": t.change,
-                },
-            )
+        tally = by_skill.get(t.skill)
+        poorly = (tally.partial + tally.none) if tally else 0
+        weak = tally is not None and poorly > tally.full
+        if t.skill in best and (weak or best[t.skill][0] >= t.change):
+            # the gap is the news: keep its item (it has examples) and say the skill is rising
+            queries, order, item = best[t.skill]
+            item["detail"] = f"{item['detail']} It is rising: {t.previous_queries} → {t.queries} ({growth})."
+            item["queries"] = max(queries, t.change)
+            best[t.skill] = (max(queries, t.change), order, item)
+            continue
+        # otherwise a few weak answers of a skill the CV mostly covers are the gaps section's
+        # business; the item is about the rise
+        offer(
+            t.skill,
+            t.change,
+            1,
+            {
+                "kind": "strengthen_skill" if weak else "feature_skill",
+                "title": f"Strengthen {t.skill} in the CV" if weak else f"Make {t.skill} prominent in the CV",
+                "detail": (
+                    f"{t.skill} is rising: {t.queries} {_plural(t.queries, 'query', 'queries')} ({growth})"
+                    + (f", and {poorly} of them matched only partly or not at all" if weak else "")
+                    + "."
+                ),
+                "skill": t.skill,
+                "queries": t.change,
+            },
         )
     if (
         volume.queries >= PIPELINE_CHECK_MIN_QUERIES
@@ -340,25 +361,24 @@ def _actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, gaps:
         and volume.correlation_rate is not None
     ):
         missing = volume.unanswered + volume.orphan_responses
-        candidates.append(
-            (
-                missing,
-                2,
-                {
-                    "kind": "check_pipeline",
-                    "title": "Check the analytics pipeline",
-                    "detail": (
-                        f"Only {volume.correlation_rate:.1%} of queries were matched with their response "
-                        f"(target {volume.correlation_target:.0%}): {volume.unanswered} unanswered, "
-                        f"{volume.orphan_responses} orphan responses. See `cv-analytics status`."
-                    ),
-                    "skill": None,
-                    "queries": missing,
-                },
-            )
+        offer(
+            None,
+            missing,
+            2,
+            {
+                "kind": "check_pipeline",
+                "title": "Check the analytics pipeline",
+                "detail": (
+                    f"Only {volume.correlation_rate:.1%} of queries were matched with their response "
+                    f"(target {volume.correlation_target:.0%}): {volume.unanswered} unanswered, "
+                    f"{volume.orphan_responses} orphan responses. See `cv-analytics status`."
+                ),
+                "skill": None,
+                "queries": missing,
+            },
         )
-    candidates.sort(key=lambda c: (-c[0], c[1], str(c[2]["skill"])))
-    return [ActionItem(rank=n, **item) for n, (_, _, item) in enumerate(candidates[:MAX_ACTIONS], 1)]  # type: ignore[arg-type]
+    ranked = sorted(best.values(), key=lambda c: (-c[0], c[1], str(c[2]["skill"])))
+    return [ActionItem(rank=n, **item) for n, (_, _, item) in enumerate(ranked[:MAX_ACTIONS], 1)]  # type: ignore[arg-type]
 
 
 def _plural(n: int, one: str, many: str) -> str:

@@ -92,6 +92,8 @@ def report_command(
             raise ConfigurationError("--force only makes sense with --send")
         if not out and not send and len(formats) != 1:
             raise ConfigurationError("several formats need --out DIR (only one can be printed)")
+        if not out and not send and formats == ("eml",):
+            raise ConfigurationError("the eml format needs --out DIR")
         deliverer = open_deliverer(settings) if send else None
         sender, recipients = addresses(settings) if send else (None, ())
         store = open_store(settings)
@@ -102,10 +104,7 @@ def report_command(
                     typer.echo(str(path))
             elif not send:
                 rendered = render(build_report(store, chosen_week))
-                fmt = formats[0]
-                if fmt == "eml":
-                    raise ConfigurationError("the eml format needs --out DIR")
-                typer.echo({"html": rendered.html, "text": rendered.text, "json": rendered.json}[fmt], nl=False)
+                typer.echo({"html": rendered.html, "text": rendered.text, "json": rendered.json}[formats[0]], nl=False)
             if deliverer is not None and sender is not None:
                 results = send_weekly_report(
                     store, chosen_week, deliverer, sender=sender, recipients=recipients, force=force

@@ -183,12 +183,12 @@ def _file(settings: Settings) -> Deliverer:
 
 def _ses(settings: Settings) -> Deliverer:
     try:
-        from .ses import SESDeliverer  # type: ignore[import-not-found]
+        from .ses import SESDeliverer
     except ImportError as exc:
         raise ConfigurationError(
             f"the ses report channel is not available in this installation ({exc}); use smtp or file"
         ) from exc
-    return SESDeliverer.from_settings(settings)  # type: ignore[no-any-return]
+    return SESDeliverer.from_settings(settings)
 
 
 #: Channel name -> factory. An SES deliverer registers as ``ses`` (module ``reporting/ses.py``).

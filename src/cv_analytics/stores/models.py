@@ -101,7 +101,7 @@ class Interaction(BaseModel):
                 sources_used=list(response.metadata.sources_used),
                 reasoning=response.reasoning,
             )
-        return cls(**fields)  # type: ignore[arg-type]
+        return cls.model_validate(fields)
 
     def has_side(self, event_type: EventType) -> bool:
         if event_type is EventType.QUERY:
