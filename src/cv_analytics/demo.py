@@ -13,13 +13,14 @@ import random
 import threading
 import time
 import uuid
-from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .config import Settings, open_queue, open_store
+from .stores.base import Store
 from .stores.models import InteractionStatus
 
 # (skill, how it may be written in a question, weight in week 1, weight in week 2)
@@ -164,7 +165,7 @@ def _log(client: object, q: SimulatedQuestion, rng: random.Random) -> None:
     )
 
 
-def run_demo(settings: Settings, *, interactions: int, seed: int, console: Console) -> dict[str, object]:
+def run_demo(settings: Settings, *, interactions: int, seed: int, console: Console) -> dict[str, Any]:
     from .client import AnalyticsClient
     from .processor import Worker
 
@@ -203,62 +204,55 @@ def run_demo(settings: Settings, *, interactions: int, seed: int, console: Conso
     # the demo does not wait out the orphan timeout: what is still pending now is unanswered
     store.sweep_orphans(0)
     elapsed = time.perf_counter() - started
-    summary = summarise(store, [q for q in traffic], elapsed)
+    summary = summarise(store, now, elapsed)
     _print_summary(console, summary)
-    summary["report"] = _write_report(settings, store, now, console)
+    summary["report"] = _write_report(settings, store, summary["week"], console)
     return summary
 
 
-def summarise(store: object, traffic: list[SimulatedQuestion], elapsed: float) -> dict[str, object]:
-    counts = store.counts()  # type: ignore[attr-defined]
+def summarise(store: Store, now: dt.datetime, elapsed: float) -> dict[str, object]:
+    """Totals from the store, and the highlights of the last complete week's report."""
+    from .reporting import build_report, last_complete_week
+
+    counts = store.counts()
     statuses = counts.interactions
     queries = statuses[InteractionStatus.ANSWERED] + statuses[InteractionStatus.UNANSWERED]
-    skills: Counter[str] = Counter()
-    gaps: Counter[str] = Counter()
-    for interaction in store.iter_interactions():  # type: ignore[attr-defined]
-        skills.update(interaction.sources_used)
-        if interaction.match_type is not None and interaction.match_type.value == "none" and interaction.query:
-            gaps.update(_missing_terms(interaction.query))
+    week = last_complete_week(now)
+    report = build_report(store, week)
     return {
         "interactions": counts.total_interactions,
         "answered": statuses[InteractionStatus.ANSWERED],
         "unanswered": statuses[InteractionStatus.UNANSWERED],
         "orphanResponses": statuses[InteractionStatus.ORPHAN_RESPONSE],
         "correlationRate": statuses[InteractionStatus.ANSWERED] / queries if queries else 0.0,
-        "topSkills": skills.most_common(5),
-        "gaps": gaps.most_common(5),
         "seconds": round(elapsed, 2),
-        "eventsPerSecond": round(sum(1 + q.answered for q in traffic) / elapsed) if elapsed else 0,
+        "week": week,
+        "topSkills": [(s.skill, s.queries) for s in report.top_skills[:5]],
+        "gaps": [(g.key, g.queries) for g in report.gaps.groups[:5]],
+        "rising": [t.skill for t in report.trends.rising[:3]],
+        "p50TotalMs": report.performance.total_time.p50,
     }
 
 
-def _missing_terms(query: str) -> list[str]:
-    names = {alias.lower(): name for name, aliases, *_ in MISSING_SKILLS for alias in aliases}
-    words = query.replace("?", " ").replace(".", " ").replace(",", " ").split()
-    return [names[w.lower()] for w in words if w.lower() in names]
-
-
-def _print_summary(console: Console, summary: dict[str, object]) -> None:
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(
         f"\n[bold]{summary['interactions']}[/bold] interactions "
         f"({summary['answered']} answered, {summary['unanswered']} unanswered, "
-        f"{summary['orphanResponses']} orphan responses) in {summary['seconds']} s, "
-        f"{summary['eventsPerSecond']} events/s"
+        f"{summary['orphanResponses']} orphan responses) in {summary['seconds']} s"
     )
     console.print(f"correlation rate: [bold]{summary['correlationRate']:.1%}[/bold]")
-    console.print("top skills: " + ", ".join(f"{s} ({n})" for s, n in summary["topSkills"]))  # type: ignore[attr-defined]
-    console.print("gaps (asked, not in the CV): " + ", ".join(f"{s} ({n})" for s, n in summary["gaps"]))  # type: ignore[attr-defined]
+    console.print(f"[bold]{summary['week']}[/bold] (last complete week):")
+    console.print("  top skills: " + ", ".join(f"{s} ({n})" for s, n in summary["topSkills"]))
+    console.print("  gaps, asked but not answered by the CV: " + ", ".join(f"{s} ({n})" for s, n in summary["gaps"]))
+    if summary["rising"]:
+        console.print("  rising: " + ", ".join(summary["rising"]))
+    if summary["p50TotalMs"] is not None:
+        console.print(f"  median answer time: {summary['p50TotalMs']:.0f} ms")
 
 
-def _write_report(settings: Settings, store: object, now: dt.datetime, console: Console) -> str | None:
-    try:
-        from .reporting import last_complete_week, write_report
-    except ImportError:
-        return None
-    week = last_complete_week(now)
+def _write_report(settings: Settings, store: Store, week: str, console: Console) -> str:
+    from .reporting import write_report
+
     paths = write_report(store, week, settings.reports_dir, formats=("html",))
-    path = paths["html"]
-    console.print(f"weekly report for {week}: [bold]{path}[/bold]")
-    return str(path)
-
-
+    console.print(f"weekly report for {week}: [bold]{paths['html']}[/bold]")
+    return str(paths["html"])

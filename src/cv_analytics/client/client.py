@@ -32,7 +32,8 @@ What the caller's thread does per call: build a tuple, append it to a bounded
 in-memory buffer (an O(1), lock-free ``deque.append``), and, once per batch,
 wake the sender. No validation, no JSON, no I/O, no exception. Everything else
 happens on a daemon sender thread (see :mod:`.sender`): validation, batching
-(10 per ``send_batch``, 256 KiB at most), retries with exponential backoff and
+(whatever is waiting, up to ``max_send_events`` per ``send_many``, which SQS
+splits into requests of 10 and 256 KiB at most), retries with exponential backoff and
 full jitter, and a disk spool (:mod:`.spool`) whenever the queue cannot take
 the events: during an outage, and during a burst that would overflow the buffer.
 
@@ -107,7 +108,12 @@ class AnalyticsClient:
             thread gets no CPU, so the default (about 11 MB of small events) rides
             out ~100 ms of that at full call rate. A burst beyond ``spill_threshold``
             goes to the spool, not to memory.
-        batch_size: events per ``send_batch`` (1–10).
+        batch_size: events that wake the sender when it is idle, and what a
+            queue request holds (1–10). Below 10, each send is one batch of at
+            most ``batch_size`` events, whatever ``max_send_events`` says.
+        max_send_events: events handed to the queue in one call at most when
+            more are waiting (a spool replay, a burst): the embedded queue
+            stores them in one transaction, SQS sends them 10 per request.
         flush_interval: seconds a partial batch may wait before it is sent.
         spill_threshold: buffered events at which the sender spills the buffer
             to the spool rather than let a burst overflow it (default 1,000, or a
@@ -131,6 +137,7 @@ class AnalyticsClient:
         spool_dir: str | os.PathLike[str] | None = None,
         max_buffer: int = 50_000,
         batch_size: int = MAX_BATCH_SIZE,
+        max_send_events: int = 500,
         flush_interval: float = 0.5,
         spill_threshold: int | None = None,
         max_spool_bytes: int = 256 * 1024 * 1024,
@@ -150,6 +157,8 @@ class AnalyticsClient:
             raise TypeError(f"queue must be a Queue or a zero-argument function returning one, not {type(queue).__name__}")
         if not 1 <= batch_size <= MAX_BATCH_SIZE:
             raise ValueError(f"batch_size must be 1–{MAX_BATCH_SIZE}, got {batch_size}")
+        if max_send_events < 1:
+            raise ValueError(f"max_send_events must be at least 1, got {max_send_events}")
         if max_buffer < batch_size:
             raise ValueError(f"max_buffer must hold at least one batch ({batch_size}), got {max_buffer}")
         if spool_dir is None:
@@ -161,6 +170,7 @@ class AnalyticsClient:
             "max_spool_bytes": max_spool_bytes,
             "spool_segment_bytes": spool_segment_bytes,
             "batch_size": batch_size,
+            "max_send": max(batch_size, max_send_events) if batch_size == MAX_BATCH_SIZE else batch_size,
             "flush_interval": flush_interval,
             "spill_threshold": (
                 spill_threshold if spill_threshold is not None else max(batch_size, min(1_000, max_buffer // 10))

@@ -24,12 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..events import QueryEvent, ResponseEvent, parse_event, to_json
+from pydantic import ValidationError
+
+from .._ids import random_uuid4
+from ..events import MAX_EVENT_BYTES, QueryEvent, ResponseEvent, parse_event, to_json
 from ..exceptions import InvalidEventError
 from ..queues.base import OutgoingMessage
 
@@ -41,22 +43,10 @@ MESSAGE = "m"
 #: Compact JSON, as the spool and the wire use it.
 dumps = functools.partial(json.dumps, separators=(",", ":"), ensure_ascii=False)
 
-_getrandbits = random.getrandbits
-_VERSION_MASK = ~(0xF000 << 64) & ~(0xC000 << 48)
-_VERSION_4 = (0x4000 << 64) | (0x8000 << 48)
-
-
-def new_correlation_id() -> str:
-    """A random (version 4) UUID string.
-
-    Drawn from the ``random`` module rather than ``uuid.uuid4()``: ``os.urandom``
-    releases the GIL for its system call, and a busy sender thread can then keep
-    the caller waiting a whole GIL switch interval (5 ms) inside ``log_query``.
-    Correlation ids need uniqueness, not secrecy, and ``random`` reseeds itself
-    in a forked child, so two processes never draw the same sequence.
-    """
-    h = "%032x" % ((_getrandbits(128) & _VERSION_MASK) | _VERSION_4)
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+#: A new correlation id: a random version 4 UUID string, not from ``uuid.uuid4()``,
+#: whose ``os.urandom`` releases the GIL and can keep the caller of ``log_query``
+#: waiting a whole switch interval (see :func:`cv_analytics._ids.random_uuid4`).
+new_correlation_id = random_uuid4
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +142,33 @@ def to_wire_dict(record: Any) -> dict[str, Any] | QueryEvent | ResponseEvent:
     raise InvalidEventError(f"unknown record kind {kind!r} (a spool written by a newer cv-analytics?)")
 
 
+def _size(body: str) -> int:
+    # isascii() is a flag lookup: most bodies need no encoding to be measured
+    return len(body) if body.isascii() else len(body.encode())
+
+
+#: How :func:`~cv_analytics.events.parse_event` measures a dict (compact JSON,
+#: non-ASCII escaped), with the encoder built once rather than per call.
+_measure = json.JSONEncoder(separators=(",", ":")).encode
+_MODELS: dict[str, type[QueryEvent] | type[ResponseEvent]] = {QUERY: QueryEvent, RESPONSE: ResponseEvent}
+
+
+def _validate_built(kind: str, wire: dict[str, Any]) -> QueryEvent | ResponseEvent:
+    """``parse_event(wire)`` for a wire dict built by :func:`to_wire_dict` from a ``q``/``r`` record.
+
+    The same checks, in the same order: the size of the dict as compact JSON,
+    then the model's validation (what ``parse_event``'s discriminated union
+    runs, picked here from the record's kind, which set ``eventType``). Only
+    an event that fails goes through ``parse_event`` itself, for its error.
+    """
+    if len(_measure(wire)) <= MAX_EVENT_BYTES:
+        try:
+            return _MODELS[kind].model_validate(wire)
+        except ValidationError:
+            pass
+    return parse_event(wire)
+
+
 def prepare(record: Any) -> Prepared:
     """Validate a record and build its queue message.
 
@@ -160,12 +177,18 @@ def prepare(record: Any) -> Prepared:
     """
     if not isinstance(record, (tuple, list)) or not record:
         raise InvalidEventError(f"a spool record must be a non-empty list, got {type(record).__name__}")
-    if record[0] == MESSAGE:
+    kind = record[0]
+    if kind == MESSAGE:
         _, body, group_id, dedup_id = record
         if not isinstance(body, str):
             raise InvalidEventError("a spooled message body must be a string")
-        return Prepared(OutgoingMessage(body, group_id, dedup_id), len(body.encode()))
+        return Prepared(OutgoingMessage(body, group_id, dedup_id), _size(body))
     wire = to_wire_dict(record)
-    event = wire if isinstance(wire, (QueryEvent, ResponseEvent)) else parse_event(wire)
+    if isinstance(wire, (QueryEvent, ResponseEvent)):
+        event = wire
+    elif kind == QUERY or kind == RESPONSE:
+        event = _validate_built(kind, wire)
+    else:
+        event = parse_event(wire)
     body = to_json(event)
-    return Prepared(OutgoingMessage(body, event.group_id, event.dedup_id), len(body.encode()))
+    return Prepared(OutgoingMessage(body, event.group_id, event.dedup_id), _size(body))

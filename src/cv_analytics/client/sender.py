@@ -5,11 +5,13 @@ Two daemon threads per client:
 * the *sender* thread decides: it validates, batches, retries, spools. It
   never calls the queue, so it is never stuck in it;
 * the *I/O* thread (:class:`_Shipper`) opens the queue and runs one
-  ``send_batch`` at a time for it.
+  ``send_many`` at a time for it: whatever is waiting, up to ``max_send``
+  events (the embedded queue stores them in one transaction; SQS sends them
+  ten per request).
 
 Why two: a caller in a tight loop holds the GIL, and a thread that releases it
 (SQLite does, around every statement) waits a whole switch interval (5 ms) to
-get it back. A ``send_batch`` of a few dozen statements would leave the buffer
+get it back. A send of a few dozen statements would leave the buffer
 unattended for a tenth of a second, long enough for a burst to overflow it.
 With the I/O apart, the sender thread keeps spilling a burst to disk while a
 send is under way.
@@ -27,7 +29,9 @@ The rules that keep events in order per session:
   a crash replays them, and deduplication ids make the replay harmless.
 * One batch is on its way at a time; a batch that fails is retried before
   anything after it is sent. (Entries a queue refuses one by one while taking
-  the rest, as SQS may, are retried after the rest of their batch.)
+  the rest, as SQS may, are retried after the rest of their batch; so are the
+  requests of a multi-request batch from the first that found the queue
+  unreachable on, which ``send_many`` reports without trying them.)
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from typing import Any
 
 from ..clock import Clock
 from ..exceptions import EventTooLargeError, InvalidEventError, QueueUnavailableError
-from ..queues.base import MAX_MESSAGE_BYTES, OutgoingMessage, Queue, SendOutcome
+from ..queues.base import MAX_BATCH_SIZE, MAX_MESSAGE_BYTES, OutgoingMessage, Queue, SendOutcome
 from . import records
 from .spool import Spool
 
@@ -51,6 +55,9 @@ logger = logging.getLogger("cv_analytics.client")
 
 #: SQS caps a whole SendMessageBatch at 256 KiB as well as each message.
 MAX_BATCH_BYTES = MAX_MESSAGE_BYTES
+#: Bytes of event bodies handed to the queue in one call at most (with at least
+#: one event): bounds what waits in memory while a big batch is on its way.
+MAX_SEND_BYTES = 2 * 1024 * 1024
 #: How often (clock seconds) to look for segments left by processes that ended.
 RESCAN_INTERVAL = 30.0
 #: The same warning at most this often (clock seconds).
@@ -99,7 +106,7 @@ class _Counters:
 
 
 class _Shipper:
-    """The I/O thread: one ``send_batch`` at a time, its result left for the sender."""
+    """The I/O thread: one ``send_many`` at a time, its result left for the sender."""
 
     def __init__(self, open_queue: Callable[[], Queue], wake: threading.Event) -> None:
         self._open_queue = open_queue
@@ -124,7 +131,7 @@ class _Shipper:
             try:
                 if self._queue is None:
                     self._queue = self._open_queue()
-                result: list[SendOutcome] | Exception = self._queue.send_batch(self._messages)
+                result: list[SendOutcome] | Exception = self._queue.send_many(self._messages)
             except Exception as exc:  # the queue's failure, not the event's: worth a retry
                 result = exc
             self.result = result
@@ -145,6 +152,7 @@ class Sender:
         max_spool_bytes: int,
         spool_segment_bytes: int,
         batch_size: int,
+        max_send: int,
         flush_interval: float,
         spill_threshold: int,
         backoff_base: float,
@@ -161,6 +169,7 @@ class Sender:
         self._spool_open = False
         self._spool_retry_at = 0.0
         self._batch_size = batch_size
+        self._max_send = max_send
         self._flush_interval = flush_interval
         self._spill_threshold = spill_threshold
         self._backoff_base = backoff_base
@@ -298,7 +307,7 @@ class Sender:
                     self._inflight = batch
                     self._shipper.submit([e.prepared.message for e in batch if e.prepared is not None])
             if self._inflight is not None and not burst:
-                self._fill(2 * self._batch_size)  # validate the next batch while this one is on its way
+                self._fill(2 * self._max_send)  # validate the next batch while this one is on its way
             waiting = self._inflight is not None or self._backing_off()
             self._control.wake_at = self._spill_threshold if waiting else self._batch_size
             self._foreign_backlog = self._spool_open and self._spool.has_backlog(foreign_only=True)
@@ -374,14 +383,18 @@ class Sender:
     def _next_batch(self) -> list[_Entry]:
         if self._backing_off():
             return []
-        self._fill(self._batch_size)
+        self._fill(self._max_send)
         batch: list[_Entry] = []
         size = 0
+        # Everything waiting, up to max_send: a batch or two while events trickle
+        # in, hundreds when there is a backlog (the queue splits them into requests).
+        limit = self._max_send
+        max_bytes = MAX_SEND_BYTES if limit > MAX_BATCH_SIZE else MAX_BATCH_BYTES
         for entry in self._pending:
             if entry.done:
                 continue
             assert entry.prepared is not None
-            if batch and (len(batch) >= self._batch_size or size + entry.prepared.size > MAX_BATCH_BYTES):
+            if batch and (len(batch) >= limit or size + entry.prepared.size > max_bytes):
                 break
             batch.append(entry)
             size += entry.prepared.size

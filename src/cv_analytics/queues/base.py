@@ -11,16 +11,22 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ..exceptions import QueueError
+from ..exceptions import QueueError, QueueUnavailableError
 
 #: SQS limits (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html).
 MAX_BATCH_SIZE = 10
 MAX_WAIT_SECONDS = 20.0
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_VISIBILITY_TIMEOUT = 12 * 3600.0
+#: SQS caps a whole SendMessageBatch request at 256 KiB, as it does each message.
+MAX_BATCH_BYTES = MAX_MESSAGE_BYTES
+
+#: ``error_code`` of a :meth:`Queue.send_many` entry the queue could not be
+#: reached for (not the entry's fault: retry it).
+UNAVAILABLE_ERROR_CODE = "QueueUnavailable"
 
 #: Message attribute names a dead-lettered message carries.
 FAILURE_REASON_ATTRIBUTE = "failureReason"
@@ -103,6 +109,36 @@ class QueueAttributes:
     oldest_age_seconds: float | None
 
 
+def message_size(message: OutgoingMessage) -> int:
+    """Bytes a message counts against the size limits: its UTF-8 body and its attributes."""
+    body = message.body
+    # isascii() is a flag lookup: most bodies need no encoding to be measured
+    size = len(body) if body.isascii() else len(body.encode())
+    if message.attributes:
+        size += sum(len(k) + len(v) for k, v in message.attributes.items())
+    return size
+
+
+def unavailable_outcomes(count: int, exc: Exception) -> list[SendOutcome]:
+    """``count`` outcomes (indexes from 0) of entries not sent because the queue could not be reached."""
+    return [SendOutcome(i, error_code=UNAVAILABLE_ERROR_CODE, error=str(exc)) for i in range(count)]
+
+
+def _batches(messages: Sequence[OutgoingMessage]) -> Iterator[tuple[int, list[OutgoingMessage]]]:
+    """``(index of the first, batch)``: runs of at most MAX_BATCH_SIZE messages and
+    MAX_BATCH_BYTES (a message over that alone makes a batch, for send_batch to refuse)."""
+    start, batch, size = 0, [], 0
+    for index, message in enumerate(messages):
+        length = message_size(message)
+        if batch and (len(batch) == MAX_BATCH_SIZE or size + length > MAX_BATCH_BYTES):
+            yield start, batch
+            start, batch, size = index, [], 0
+        batch.append(message)
+        size += length
+    if batch:
+        yield start, batch
+
+
 def content_dedup_id(body: str) -> str:
     """SQS's content-based deduplication id: the SHA-256 of the body."""
     return hashlib.sha256(body.encode()).hexdigest()
@@ -154,26 +190,36 @@ class Queue(ABC):
             return []
         if len(messages) > MAX_BATCH_SIZE:
             raise ValueError(f"a batch holds at most {MAX_BATCH_SIZE} messages, got {len(messages)}")
-        outcomes: dict[int, SendOutcome] = {}
-        accepted: list[tuple[int, OutgoingMessage]] = []
-        for index, message in enumerate(messages):
-            problem = self._check_outgoing(message)
-            if problem:
-                outcomes[index] = SendOutcome(index, error_code=problem[0], error=problem[1], sender_fault=True)
-                continue
-            if self.config.fifo and message.dedup_id is None:
-                message = OutgoingMessage(
-                    message.body, message.group_id, content_dedup_id(message.body), message.attributes
-                )
-            accepted.append((index, message))
+        outcomes, accepted = self._check_batch(messages)
         if accepted:
-            results = self._send_batch([m for _, m in accepted])
-            for (index, _), result in zip(accepted, results, strict=True):
-                if isinstance(result, SendOutcome):  # the backend refused this entry alone
-                    outcomes[index] = replace(result, index=index)
-                else:
-                    outcomes[index] = SendOutcome(index, message_id=result)
+            self._store_accepted(outcomes, accepted)
         return [outcomes[i] for i in range(len(messages))]
+
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendOutcome]:
+        """Send any number of messages, in order, in as few round trips as the
+        backend allows: batches of 10 and at most 256 KiB through
+        :meth:`send_batch` here (SQS's limits per request); the embedded queue
+        overrides it to store them in one transaction.
+
+        Outcomes per entry, as :meth:`send_batch`'s. It does not raise when the
+        queue cannot be reached: the entries of the batch that failed so, and of
+        every batch after it (not attempted, so that nothing overtakes them in
+        their group), come back with error code :data:`UNAVAILABLE_ERROR_CODE`
+        and ``sender_fault`` False, to be retried; what went before them is sent.
+        Other errors propagate as from :meth:`send_batch`.
+        """
+        outcomes: list[SendOutcome] = []
+        failure: QueueUnavailableError | None = None
+        for start, chunk in _batches(messages):
+            if failure is None:
+                try:
+                    results = self.send_batch(chunk)
+                except QueueUnavailableError as exc:
+                    failure = exc
+            if failure is not None:
+                results = unavailable_outcomes(len(chunk), failure)
+            outcomes.extend(replace(o, index=start + o.index) for o in results)
+        return outcomes
 
     def receive(
         self,
@@ -318,8 +364,40 @@ class Queue(ABC):
 
     # -- shared checks --------------------------------------------------------
 
+    def _check_batch(
+        self, messages: Sequence[OutgoingMessage]
+    ) -> tuple[dict[int, SendOutcome], list[tuple[int, OutgoingMessage]]]:
+        """Outcomes of the entries that can never be sent, and the rest (with
+        content-based deduplication ids filled in), by their index in ``messages``."""
+        outcomes: dict[int, SendOutcome] = {}
+        accepted: list[tuple[int, OutgoingMessage]] = []
+        fill_dedup = self.config.fifo
+        for index, message in enumerate(messages):
+            problem = self._check_outgoing(message)
+            if problem:
+                outcomes[index] = SendOutcome(index, error_code=problem[0], error=problem[1], sender_fault=True)
+                continue
+            if fill_dedup and message.dedup_id is None:
+                message = OutgoingMessage(
+                    message.body, message.group_id, content_dedup_id(message.body), message.attributes
+                )
+            accepted.append((index, message))
+        return outcomes, accepted
+
+    def _store_accepted(
+        self, outcomes: dict[int, SendOutcome], accepted: list[tuple[int, OutgoingMessage]]
+    ) -> None:
+        """Hand checked messages to the backend and record each one's outcome."""
+        results = self._send_batch([m for _, m in accepted])
+        for (index, _), result in zip(accepted, results, strict=True):
+            if isinstance(result, SendOutcome):  # the backend refused this entry alone
+                outcomes[index] = replace(result, index=index)
+            else:
+                outcomes[index] = SendOutcome(index, message_id=result)
+
+
     def _check_outgoing(self, message: OutgoingMessage) -> tuple[str, str] | None:
-        size = len(message.body.encode()) + sum(len(k) + len(v) for k, v in message.attributes.items())
+        size = message_size(message)
         if size > self.config.max_message_bytes:
             return (
                 "MessageTooLong",

@@ -98,10 +98,10 @@ import random
 import re
 import sqlite3
 import threading
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
+from .._ids import random_uuid4
 from .._sqlite import SQLiteConnections, is_busy_error
 from ..clock import Clock, SystemClock
 from ..exceptions import QueueError, QueueUnavailableError, ReceiptHandleError
@@ -111,12 +111,14 @@ from .base import (
     MAX_WAIT_SECONDS,
     RECEIVE_COUNT_ATTRIBUTE,
     SOURCE_QUEUE_ATTRIBUTE,
+    UNAVAILABLE_ERROR_CODE,
     Message,
     OutgoingMessage,
     Queue,
     QueueAttributes,
     QueueBackend,
     QueueConfig,
+    SendOutcome,
     _DLQ_ONLY_ATTRIBUTES,
 )
 
@@ -306,10 +308,26 @@ def _new_receipt_token() -> int:
 
 #: Handles per delete transaction (well under SQLite's limit on host parameters).
 _DELETE_CHUNK = 500
+#: Keys bound in one ``IN (...)`` list.
+_IN_CHUNK = 500
+#: Messages one :meth:`SQLiteQueue.send_many` transaction stores at most, which
+#: bounds how long it holds the write lock (a few milliseconds per hundred).
+SEND_CHUNK = 1000
 
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+def _select_in(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], keys: Iterable[Any]) -> dict[Any, Any]:
+    """``dict`` of the two-column rows of ``sql ... IN (keys)``, keys bound in chunks
+    under the host-parameter limit of older SQLite builds (999)."""
+    keys = list(keys)
+    found: dict[Any, Any] = {}
+    for start in range(0, len(keys), _IN_CHUNK):
+        chunk = keys[start : start + _IN_CHUNK]
+        found.update(conn.execute(f"{sql} ({_marks(len(chunk))})", (*params, *chunk)).fetchall())
+    return found
 
 
 class _Notifier:
@@ -576,6 +594,29 @@ class SQLiteQueue(Queue):
 
     # -- send -------------------------------------------------------------------
 
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendOutcome]:
+        """Any number of messages, up to :data:`SEND_CHUNK` per transaction (see :meth:`Queue.send_many`).
+
+        A transaction, not a message, is what costs: its commit writes every
+        page it touched to the WAL, and the random keys of the deduplication
+        ids share few pages between ten messages. Ten per request is SQS's API
+        limit, not a semantic one, so here a sender with a backlog pays one
+        commit for hundreds of messages.
+        """
+        outcomes, accepted = self._check_batch(messages)
+        failure: QueueUnavailableError | None = None
+        for start in range(0, len(accepted), SEND_CHUNK):
+            part = accepted[start : start + SEND_CHUNK]
+            if failure is None:
+                try:
+                    self._store_accepted(outcomes, part)
+                except QueueUnavailableError as exc:
+                    failure = exc
+            if failure is not None:  # this part, and every one after it, is for a retry
+                for index, _ in part:
+                    outcomes[index] = SendOutcome(index, error_code=UNAVAILABLE_ERROR_CODE, error=str(failure))
+        return [outcomes[i] for i in range(len(messages))]
+
     def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
         fifo = self.config.fifo
         ids: list[str] = []
@@ -584,13 +625,11 @@ class SQLiteQueue(Queue):
             self._sweep_if_due(conn, now)
             known: dict[str, str] = {}
             if fifo:
-                dedup_ids = list({m.dedup_id for m in messages if m.dedup_id is not None})
-                known = dict(
-                    conn.execute(
-                        "SELECT dedup_id, message_id FROM queue_dedup "
-                        f"WHERE queue_id = ? AND dedup_id IN ({_marks(len(dedup_ids))}) AND expires_at > ?",
-                        (self._id, *dedup_ids, now),
-                    ).fetchall()
+                known = _select_in(
+                    conn,
+                    "SELECT dedup_id, message_id FROM queue_dedup WHERE queue_id = ? AND expires_at > ? AND dedup_id IN",
+                    (self._id, now),
+                    {m.dedup_id for m in messages if m.dedup_id is not None},
                 )
             expires_at = now + self.config.retention_seconds
             visible_at = now + self.config.delay_seconds
@@ -602,7 +641,7 @@ class SQLiteQueue(Queue):
                     # a duplicate inside the window: accepted, not stored, the first copy's id
                     ids.append(known[message.dedup_id])
                     continue
-                message_id = str(uuid.uuid4())
+                message_id = random_uuid4()
                 ids.append(message_id)
                 if fifo:
                     assert message.dedup_id is not None
@@ -638,12 +677,11 @@ class SQLiteQueue(Queue):
         seq, gid = conn.execute(_NEXT_IDS).fetchone()
         gids: dict[str, int] = {}
         if fifo:
-            names = list({e.group_id for e in entries if e.group_id is not None})
-            gids = dict(
-                conn.execute(
-                    f"SELECT grp, gid FROM queue_groups WHERE queue_id = ? AND grp IN ({_marks(len(names))})",
-                    (self._id, *names),
-                ).fetchall()
+            gids = _select_in(
+                conn,
+                "SELECT grp, gid FROM queue_groups WHERE queue_id = ? AND grp IN",
+                (self._id,),
+                {e.group_id for e in entries if e.group_id is not None},
             )
         rows: list[tuple[Any, ...]] = []
         groups: list[tuple[Any, ...]] = []

@@ -1,0 +1,60 @@
+"""The SES deliverer on its own: chosen by configuration, and SES's failures turned into advice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import pathlib
+
+import pytest
+
+from cv_analytics.config import Settings
+from cv_analytics.exceptions import ReportDeliveryError
+from cv_analytics.reporting.delivery import OutgoingReport, build_message, open_deliverer
+from cv_analytics.reporting.builder import build_report
+from cv_analytics.reporting.render import render
+from cv_analytics.reporting.ses import SESDeliverer
+from cv_analytics.stores.sqlite import SQLiteStore
+
+from .conftest import OWNER, SENDER, Deployment, parse_email
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def outgoing(tmp_path: pathlib.Path) -> OutgoingReport:
+    """The report of an empty week, built as the reporter builds it."""
+    store = SQLiteStore(tmp_path / "store.db")
+    rendered = render(build_report(store, "2026-W47"))
+    store.close()
+    sender = SENDER
+    message = build_message(rendered, sender=sender, recipients=[OWNER], when=dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC))
+    return OutgoingReport(rendered, sender, (OWNER,), message)
+
+
+def test_the_ses_channel_is_chosen_by_configuration_with_its_own_region(aws: Deployment) -> None:
+    settings = Settings.from_env({**aws.env, "CV_ANALYTICS_REPORT_CHANNEL": "ses", "CV_ANALYTICS_SES_REGION": "eu-west-1"})
+
+    deliverer = open_deliverer(settings)
+
+    assert isinstance(deliverer, SESDeliverer) and deliverer.channel == "ses"
+    assert deliverer.client.meta.region_name == "eu-west-1" and deliverer.describe() == "Amazon SES (eu-west-1)"
+
+
+def test_the_deliverer_sends_the_mime_bytes_it_is_given(aws: Deployment, outgoing: OutgoingReport) -> None:
+    deliverer = SESDeliverer.from_settings(aws.settings)
+
+    deliverer.deliver(outgoing)
+
+    [sent] = aws.sent_emails()
+    assert deliverer.message_ids == {OWNER: sent["id"]}
+    assert sent["raw_data"].encode() == outgoing.mime, "byte for byte the message the SMTP path would send"
+    assert parse_email(sent["raw_data"]).get_content_type() == "multipart/alternative"
+
+
+def test_ses_out_of_reach_is_a_delivery_error_that_will_be_retried(
+    aws: Deployment, closed_port_url: str, outgoing: OutgoingReport
+) -> None:
+    deliverer = SESDeliverer.from_settings(Settings.from_env({**aws.env, "AWS_ENDPOINT_URL": closed_port_url}))
+
+    with pytest.raises(ReportDeliveryError, match=r"could not reach Amazon SES \(us-east-1\).*retried on the next run"):
+        deliverer.deliver(outgoing)
