@@ -12,7 +12,7 @@ one counter per party: the client, the poller, the processor, the reporter.
 
 Two traffic profiles are measured, because batching decides the SQS bill:
 
-* **batched**: a burst of pairs, so every send, receive and delete carries 10
+* **batched**: pairs logged in bursts, so every send, receive and delete carries 10
   messages (the lower bound, reached when events arrive faster than the
   client's 0.5 s flush interval);
 * **one at a time**: each event sent, received and processed on its own (the
@@ -31,7 +31,7 @@ and region; the assumptions (idle polling, cold starts, log bytes) are in
 ``ASSUMPTIONS`` and printed with the results.
 
 Run: ``.venv/bin/python bench/aws_cost_bench.py`` (``BENCH_PAIRS``,
-``BENCH_TRICKLE_PAIRS`` change the sizes).
+``BENCH_BURST_PAIRS``, ``BENCH_TRICKLE_PAIRS`` change the sizes).
 """
 
 from __future__ import annotations
@@ -52,17 +52,16 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 sys.path.insert(0, str(ROOT))
-from _common import machine, table, write_result  # noqa: E402
-
 import boto3  # noqa: E402
 import yaml  # noqa: E402
+from _common import machine, table, write_result  # noqa: E402
 
 from cv_analytics.aws import handlers, resources  # noqa: E402
 from cv_analytics.aws.bootstrap import bootstrap  # noqa: E402
@@ -75,6 +74,7 @@ from tests.moto_server import REGION, moto_server  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "1000"))
 TRICKLE_PAIRS = int(os.environ.get("BENCH_TRICKLE_PAIRS", "50"))
+BURST_PAIRS = int(os.environ.get("BENCH_BURST_PAIRS", "50"))
 MONTHLY_QUERIES = (10_000, 100_000, 1_000_000)
 
 # -- unit prices (keep in step with docs/aws-cost.md) ------------------------------------
@@ -306,7 +306,9 @@ def _log(client: AnalyticsClient, kind: str, cid: str, session: str, ts: int, n:
         )  # fmt: skip
 
 
-def run_profile(name: str, env: dict[str, str], interactions: int, *, one_at_a_time: bool, spool: pathlib.Path) -> Profile:
+def run_profile(
+    name: str, env: dict[str, str], interactions: int, *, one_at_a_time: bool, spool: pathlib.Path
+) -> Profile:
     settings = Settings.from_env(env)
     counters = {party: RequestCounter() for party in ("client", "poller", "processor")}
     tables = {spec.name(PREFIX): len(spec.indexes) for spec in resources.TABLES}
@@ -344,12 +346,17 @@ def run_profile(name: str, env: dict[str, str], interactions: int, *, one_at_a_t
                 assert poll is not None and not poll.failed and len(poll.deleted) == 1
                 invocations += 1
         else:
-            for n, (kind, cid, session, ts) in enumerate(_flow_events(pairs)):
-                _log(client, kind, cid, session, ts, n)
-            assert client.flush(timeout=120), "the client could not send"
-            polls = mapping.drain(timed)
-            assert not [p for p in polls if p.failed]
-            invocations = len(polls)
+            # Bursts of BURST_PAIRS: moto checks a FIFO message's deduplication id against every message in
+            # the queue, so a queue thousands deep slows it to a crawl; a burst of 50 pairs keeps every
+            # send, receive and delete full (10 messages) as a longer one would.
+            events = list(_flow_events(pairs))
+            for burst in range(0, len(events), 2 * BURST_PAIRS):
+                for n, (kind, cid, session, ts) in enumerate(events[burst : burst + 2 * BURST_PAIRS], start=burst):
+                    _log(client, kind, cid, session, ts, n)
+                assert client.flush(timeout=120), "the client could not send"
+                polls = mapping.drain(timed)
+                assert not [p for p in polls if p.failed]
+                invocations += len(polls)
     client.close(timeout=10)
     stats = client.stats()
     assert stats.sent == 2 * interactions, stats
@@ -384,9 +391,21 @@ class ReportRun:
     rru: dict[str, float]
     duration_ms: float
     email_bytes: int
+    #: interactions in the week reported
+    interactions: int
+
+    @property
+    def week_rru_per_interaction(self) -> float:
+        """Read units of the week's Query per interaction in it (a week's report reads the week and the one before)."""
+        return self.rru.get(resources.INTERACTIONS_TABLE.name(PREFIX), 0.0) / max(1, self.interactions)
+
+    @property
+    def fixed_rru(self) -> float:
+        """Read units that do not grow with traffic: the send-once record."""
+        return sum(self.rru.values()) - self.rru.get(resources.INTERACTIONS_TABLE.name(PREFIX), 0.0)
 
 
-def run_report(env: dict[str, str], endpoint: str) -> ReportRun:
+def run_report(env: dict[str, str], endpoint: str, interactions: int) -> ReportRun:
     counter = RequestCounter()
     units = OnDemandUnits({})
     handlers.configure(env=env, request_counter=counter)
@@ -394,7 +413,9 @@ def run_report(env: dict[str, str], endpoint: str) -> ReportRun:
     units.attach(state.store.client)  # type: ignore[attr-defined]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
-        answer = handlers.weekly_report({"detail-type": "Scheduled Event", "time": "2026-11-23T07:00:00Z"}, LambdaContext())
+        answer = handlers.weekly_report(
+            {"detail-type": "Scheduled Event", "time": "2026-11-23T07:00:00Z"}, LambdaContext()
+        )
     duration = (time.perf_counter() - started) * 1000
     assert answer["status"] == "sent", answer
     import urllib.request
@@ -403,7 +424,7 @@ def run_report(env: dict[str, str], endpoint: str) -> ReportRun:
         raw = json.loads(response.read())["ses"]["RawMessage"]
     handlers.reset()
     wru, rru = units.snapshot()
-    return ReportRun(counter.snapshot(), wru, rru, duration, len(raw[-1]["raw_data"].encode()))
+    return ReportRun(counter.snapshot(), wru, rru, duration, len(raw[-1]["raw_data"].encode()), interactions)
 
 
 def measure_cold_start(env: dict[str, str]) -> float:
@@ -440,7 +461,7 @@ def alarm_count() -> int:
         pass
 
     Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-    template = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=Loader)  # noqa: S506
+    template = yaml.load((ROOT / "infra" / "template.yaml").read_text(), Loader=Loader)
     return sum(1 for r in template["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")
 
 
@@ -452,17 +473,23 @@ def month_of(profile: Profile, report: ReportRun, cold_ms: float, queries: int, 
     cold_starts = min(a["cold_starts_per_month"], per(profile.invocations) * queries)
     reports = a["reports_per_month"]
     idle = a["idle_pollers"] * SECONDS_PER_MONTH / a["long_poll_seconds"]
-    startup_sqs = profile.processor.billable_requests("sqs", "GetQueueAttributes") + profile.processor.billable_requests(
-        "sqs", "GetQueueUrl"
-    )
+    startup_sqs = profile.processor.billable_requests(
+        "sqs", "GetQueueAttributes"
+    ) + profile.processor.billable_requests("sqs", "GetQueueUrl")
     sqs_requests = per(profile.sqs_steady) * queries + idle + cold_starts * startup_sqs
     invocations = per(profile.invocations) * queries
     lambda_requests = invocations + reports
-    gb_seconds = (invocations * profile.billed_ms() + cold_starts * cold_ms + reports * (report.duration_ms + cold_ms)) / 1000 * gb
+    gb_seconds = (
+        (invocations * profile.billed_ms() + cold_starts * cold_ms + reports * (report.duration_ms + cold_ms))
+        / 1000
+        * gb
+    )
     wru = per(sum(profile.wru.values())) * queries + sum(report.wru.values()) * reports
     # the orphan sweep: a scan at most every 5 minutes (handlers.DEFAULT_SWEEP_INTERVAL_SECONDS), all month
     sweeps = min(invocations, SECONDS_PER_MONTH / handlers.DEFAULT_SWEEP_INTERVAL_SECONDS)
-    rru = per(sum(profile.rru.values())) * queries + sum(report.rru.values()) * reports + sweeps * profile.sweep_rru
+    # each interaction is read by its week's report and again by the next week's (for the trends)
+    report_rru = report.week_rru_per_interaction * queries * 2 + report.fixed_rru * reports
+    rru = per(sum(profile.rru.values())) * queries + report_rru + sweeps * profile.sweep_rru
     storage_gb = queries * profile.interaction_bytes * 2 / 1e9  # a month of interactions, and their index copies
     log_gb = (per(profile.log_bytes) * queries + invocations * a["lambda_platform_log_bytes"]) / 1e9
     emails = reports
@@ -516,9 +543,11 @@ def _per(value: float) -> str:
 
 def render(profiles: list[Profile], report: ReportRun, cold_ms: float, alarms: int, wall: float) -> str:
     out = [
-        f"# AWS cost benchmark\n",
-        f"Measured on moto {_moto_version()} ({machine()}), {wall:.0f} s. Prices: {PRICES_REGION}, as of "
-        f"{PRICES_AS_OF} (docs/aws-cost.md).\n",
+        "# AWS cost benchmark\n",
+        (
+            f"Measured on moto {_moto_version()} ({machine()}), {wall:.0f} s. Prices: {PRICES_REGION}, as of "
+            f"{PRICES_AS_OF} (docs/aws-cost.md).\n"
+        ),
         "## Requests per interaction (one query + one response)\n",
     ]
     rows = []
@@ -543,12 +572,22 @@ def render(profiles: list[Profile], report: ReportRun, cold_ms: float, alarms: i
     out.append(
         table(
             [
-                "profile", "interactions", "SQS sends", "SQS receives", "SQS deletes", "SQS start-up",
-                "SQS per event (steady)", "SQS per event (all)", "Lambda invocations", "DynamoDB calls",
-                "DynamoDB WRU", "DynamoDB RRU", "invocation ms: moto median / billed",
+                "profile",
+                "interactions",
+                "SQS sends",
+                "SQS receives",
+                "SQS deletes",
+                "SQS start-up",
+                "SQS per event (steady)",
+                "SQS per event (all)",
+                "Lambda invocations",
+                "DynamoDB calls",
+                "DynamoDB WRU",
+                "DynamoDB RRU",
+                "invocation ms: moto median / billed",
             ],
             rows,
-        )  # fmt: skip
+        )
     )
     out.append(
         "\nSQS counts are billed requests (64 KiB chunks); *start-up* is what a client process or a Lambda "
@@ -558,7 +597,8 @@ def render(profiles: list[Profile], report: ReportRun, cold_ms: float, alarms: i
         f"{ASSUMPTIONS['aws_call_ms']} ms each plus 5 ms.\n"
     )
     out.append(
-        f"Weekly report (once a week): {report.counts.calls_to('dynamodb')} DynamoDB calls "
+        f"Weekly report (once a week) over {report.interactions:,} interactions: "
+        f"{report.counts.calls_to('dynamodb')} DynamoDB calls "
         f"({sum(report.wru.values()):g} WRU, {sum(report.rru.values()):g} RRU), "
         f"{report.counts.calls_to('ses', 'SendRawEmail')} SES SendRawEmail of {report.email_bytes / 1024:.0f} KiB, "
         f"{report.duration_ms:.0f} ms. A processor cold start (import + first invocation, fresh interpreter): "
@@ -574,7 +614,12 @@ def render(profiles: list[Profile], report: ReportRun, cold_ms: float, alarms: i
         rows.append(["**total (free tiers applied)**", *(f"**{_money(m.total)}**" for m in months)])
         rows.append(["total at list price (no free tier)", *(_money(m.list_price) for m in months)])
         rows.append(["SQS requests", *(f"{m.usage['sqs_requests']:,.0f}" for m in months)])
-        rows.append(["Lambda requests / GB-s", *(f"{m.usage['lambda_requests']:,.0f} / {m.usage['gb_seconds']:,.0f}" for m in months)])
+        rows.append(
+            [
+                "Lambda requests / GB-s",
+                *(f"{m.usage['lambda_requests']:,.0f} / {m.usage['gb_seconds']:,.0f}" for m in months),
+            ]
+        )
         rows.append(["DynamoDB WRU / RRU", *(f"{m.usage['wru']:,.0f} / {m.usage['rru']:,.0f}" for m in months)])
         out.append(table(["", *(f"{q:,} queries/month" for q in MONTHLY_QUERIES)], rows) + "\n")
 
@@ -589,8 +634,10 @@ def render(profiles: list[Profile], report: ReportRun, cold_ms: float, alarms: i
             [
                 [
                     "≤ 0.3 SQS requests per event through batching",
-                    f"{steady:.3f} per event in steady state ({batched.sqs_billable / batched.events:.4f} with the "
-                    "start-up requests and the final empty receive of this short run)",
+                    (
+                        f"{steady:.3f} per event in steady state ({batched.sqs_billable / batched.events:.4f} with "
+                        "the start-up requests and the final empty receive of this short run)"
+                    ),
                     "yes" if steady <= 0.3 + 1e-9 else "no",
                 ],
                 [
@@ -642,13 +689,22 @@ def main() -> int:
         }
         spool = pathlib.Path(tmp) / "spool"
         profiles = [
-            run_profile(f"batched ({PAIRS:,} pairs in a burst)", env, PAIRS, one_at_a_time=False, spool=spool / "a"),
             run_profile(
-                f"one at a time ({TRICKLE_PAIRS:,} pairs, each event alone)", env, TRICKLE_PAIRS,
-                one_at_a_time=True, spool=spool / "b",
-            ),  # fmt: skip
+                f"batched ({PAIRS:,} pairs in bursts of {BURST_PAIRS})",
+                env,
+                PAIRS,
+                one_at_a_time=False,
+                spool=spool / "a",
+            ),
+            run_profile(
+                f"one at a time ({TRICKLE_PAIRS:,} pairs, each event alone)",
+                env,
+                TRICKLE_PAIRS,
+                one_at_a_time=True,
+                spool=spool / "b",
+            ),
         ]
-        weekly = run_report(env, endpoint)
+        weekly = run_report(env, endpoint, PAIRS + TRICKLE_PAIRS)  # all of them in 2026-W47
         cold_ms = statistics.median(measure_cold_start(env) for _ in range(3))
         markdown = render(profiles, weekly, cold_ms, alarm_count(), time.perf_counter() - started)
         markdown += "\n\n<details><summary>Every request of the batched profile</summary>\n\n"

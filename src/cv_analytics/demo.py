@@ -113,7 +113,7 @@ def generate_traffic(n: int, now: dt.datetime, rng: random.Random) -> list[Simul
 
 
 def _log(client: object, q: SimulatedQuestion, rng: random.Random) -> None:
-    cid = str(uuid.UUID(int=rng.getrandbits(128)))
+    cid = str(uuid.uuid4())  # fresh on every run: a second demo adds traffic, not duplicates
     total = max(40.0, rng.lognormvariate(6.0, 0.5))
     cache_hit = rng.random() < 0.22
     if cache_hit:
@@ -173,12 +173,13 @@ def run_demo(settings: Settings, *, interactions: int, seed: int, console: Conso
     now = dt.datetime.now(dt.UTC)
     traffic = generate_traffic(interactions, now, rng)
     store = open_store(settings)
-    before = store.counts().total_interactions
-    worker = Worker(open_queue(settings), store, wait_seconds=0.2, orphan_timeout_seconds=settings.orphan_timeout_seconds)
+    queue = open_queue(settings)
+    worker = Worker(queue, store, wait_seconds=0.2, orphan_timeout_seconds=settings.orphan_timeout_seconds)
     thread = threading.Thread(target=worker.run, name="cv-analytics-demo-worker", daemon=True)
     thread.start()
     client = AnalyticsClient(lambda: open_queue(settings), spool_dir=settings.spool_dir)
     started = time.perf_counter()
+    events = sum(1 + q.answered for q in traffic)
     console.print(f"[bold]cv-analytics demo[/bold]: {len(traffic)} recruiter questions, data in {settings.data_dir}/")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
@@ -190,14 +191,14 @@ def run_demo(settings: Settings, *, interactions: int, seed: int, console: Conso
                 progress.update(logged, completed=i + 1)
         progress.update(logged, completed=len(traffic))
         client.flush(timeout=60)
-        processed = progress.add_task("processing     ", total=len(traffic))
-        expected = sum(1 for q in traffic if q.answered)
-        while True:
-            done = store.counts().total_interactions - before
-            progress.update(processed, completed=min(done, len(traffic)))
-            if done >= expected or time.perf_counter() - started > 300:
+        processed = progress.add_task("processing     ", total=events)
+        while time.perf_counter() - started < 300:
+            progress.update(processed, completed=min(worker.stats.messages, events))
+            attrs = queue.attributes()
+            if attrs.visible == attrs.in_flight == attrs.delayed == 0:
                 break
             time.sleep(0.1)
+        progress.update(processed, completed=min(worker.stats.messages, events))
     client.close(timeout=10)
     worker.stop()
     thread.join(timeout=10)
@@ -236,7 +237,7 @@ def summarise(store: Store, now: dt.datetime, elapsed: float) -> dict[str, objec
 
 def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(
-        f"\n[bold]{summary['interactions']}[/bold] interactions "
+        f"\n[bold]{summary['interactions']}[/bold] interactions in the store "
         f"({summary['answered']} answered, {summary['unanswered']} unanswered, "
         f"{summary['orphanResponses']} orphan responses) in {summary['seconds']} s"
     )

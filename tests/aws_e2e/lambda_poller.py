@@ -55,7 +55,9 @@ class Poll:
 class EventSourceMapping:
     """An SQS → Lambda event source mapping (batch size ≤ 10, ReportBatchItemFailures) driven by hand."""
 
-    def __init__(self, sqs: Any, queue_url: str, *, batch_size: int = BATCH_SIZE, visibility_timeout: int | None = None) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, *, batch_size: int = BATCH_SIZE, visibility_timeout: int | None = None
+    ) -> None:
         self.sqs = sqs
         self.queue_url = queue_url
         self.batch_size = batch_size

@@ -33,9 +33,9 @@ MONDAY_W47 = 1_795_338_000_000
 def _send_raw(aws: Deployment, body: str, *, group: str, dedup: str) -> str:
     """Send a body as a producer other than our client would (boto3, its own ids)."""
     return str(
-        aws.sqs.send_message(QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup)[
-            "MessageId"
-        ]
+        aws.sqs.send_message(
+            QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId=group, MessageDeduplicationId=dedup
+        )["MessageId"]
     )
 
 
@@ -66,7 +66,9 @@ def test_events_logged_by_the_client_become_interactions_in_dynamodb_through_the
     client = aws.analytics_client()
     pairs = [(str(uuid.uuid4()), f"session-{i % 4}") for i in range(12)]
     for i, (cid, session) in enumerate(pairs):
-        client.log_query(f"Question {i} about TypeScript?", session_id=session, correlation_id=cid, timestamp=MONDAY_W47 + i)
+        client.log_query(
+            f"Question {i} about TypeScript?", session_id=session, correlation_id=cid, timestamp=MONDAY_W47 + i
+        )
         client.log_response(
             cid, f"Answer {i}", session_id=session, timestamp=MONDAY_W47 + i + 250, total_time=250, llm_time=200,
             retrieval_time=50, cache_hit=False, match_quality=0.9, sources_used=["TypeScript"],
@@ -86,7 +88,11 @@ def test_events_logged_by_the_client_become_interactions_in_dynamodb_through_the
     cid, session = pairs[5]
     interaction = store.get_interaction(cid)
     assert interaction is not None
-    assert (interaction.query, interaction.response, interaction.session_id) == ("Question 5 about TypeScript?", "Answer 5", session)
+    assert (interaction.query, interaction.response, interaction.session_id) == (
+        "Question 5 about TypeScript?",
+        "Answer 5",
+        session,
+    )
     assert (interaction.week, interaction.total_time, interaction.match_type) == ("2026-W47", 250, MatchType.FULL)
 
 
@@ -132,7 +138,9 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason_after_th
     assert [p.failed for p in polls] == [[poison_id], [poison_id], []]  # type: ignore[union-attr]
     assert mapping.poll(handlers.process_analytics) is None
     assert aws.queue_counts(aws.queue_url) == (0, 0)
-    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])[
+        "Messages"
+    ]
     assert [m["Body"] for m in dead] == ["{not json"]
     attributes = {name: value["StringValue"] for name, value in dead[0]["MessageAttributes"].items()}
     assert "not valid JSON" in attributes[FAILURE_REASON_ATTRIBUTE]
@@ -234,7 +242,9 @@ def test_the_orphan_sweep_turns_a_query_that_waited_too_long_into_an_unanswered_
     aws: Deployment, capsys
 ) -> None:
     clock = ManualClock()
-    handlers.configure(env={**aws.env, "CV_ANALYTICS_SWEEP_INTERVAL": "300", "CV_ANALYTICS_ORPHAN_TIMEOUT": "900"}, clock=clock)
+    handlers.configure(
+        env={**aws.env, "CV_ANALYTICS_SWEEP_INTERVAL": "300", "CV_ANALYTICS_ORPHAN_TIMEOUT": "900"}, clock=clock
+    )
     lonely, late = str(uuid.uuid4()), str(uuid.uuid4())
     mapping = aws.mapping()
     _send_event(aws, _query(lonely, "session-1"))
@@ -268,7 +278,9 @@ def test_the_processor_needs_only_what_its_iam_role_grants(aws: Deployment, coun
 
     used = iam.actions_used(counter.snapshot())
     assert {"sqs:SendMessage", "dynamodb:Scan", "dynamodb:BatchGetItem"} <= used, "dead-lettering and sweeping happened"
-    assert used <= iam.granted_actions("ProcessorRole"), f"not granted: {sorted(used - iam.granted_actions('ProcessorRole'))}"
+    assert used <= iam.granted_actions("ProcessorRole"), (
+        f"not granted: {sorted(used - iam.granted_actions('ProcessorRole'))}"
+    )
 
 
 @pytest.mark.slow

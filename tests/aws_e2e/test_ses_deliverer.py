@@ -9,8 +9,8 @@ import pytest
 
 from cv_analytics.config import Settings
 from cv_analytics.exceptions import ReportDeliveryError
-from cv_analytics.reporting.delivery import OutgoingReport, build_message, open_deliverer
 from cv_analytics.reporting.builder import build_report
+from cv_analytics.reporting.delivery import OutgoingReport, build_message, open_deliverer
 from cv_analytics.reporting.render import render
 from cv_analytics.reporting.ses import SESDeliverer
 from cv_analytics.stores.sqlite import SQLiteStore
@@ -27,12 +27,16 @@ def outgoing(tmp_path: pathlib.Path) -> OutgoingReport:
     rendered = render(build_report(store, "2026-W47"))
     store.close()
     sender = SENDER
-    message = build_message(rendered, sender=sender, recipients=[OWNER], when=dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC))
+    message = build_message(
+        rendered, sender=sender, recipients=[OWNER], when=dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC)
+    )
     return OutgoingReport(rendered, sender, (OWNER,), message)
 
 
 def test_the_ses_channel_is_chosen_by_configuration_with_its_own_region(aws: Deployment) -> None:
-    settings = Settings.from_env({**aws.env, "CV_ANALYTICS_REPORT_CHANNEL": "ses", "CV_ANALYTICS_SES_REGION": "eu-west-1"})
+    settings = Settings.from_env(
+        {**aws.env, "CV_ANALYTICS_REPORT_CHANNEL": "ses", "CV_ANALYTICS_SES_REGION": "eu-west-1"}
+    )
 
     deliverer = open_deliverer(settings)
 

@@ -75,7 +75,7 @@ def week_of_traffic(aws: Deployment) -> Iterator[Deployment]:
 
 
 def _top_skill(html: str) -> str:
-    match = re.search(r"Top skills asked about.*?<td width=\"150\"[^>]*>([^<]+)</td>", html, re.S)
+    match = re.search(r"Top skills asked about.*?<td width=\"150\"[^>]*>([^<]+)</td>", html, re.DOTALL)
     assert match is not None, "the report has no top skills table"
     return match.group(1).strip()
 
@@ -157,7 +157,9 @@ def test_the_reporter_needs_only_what_its_iam_role_grants(week_of_traffic: Deplo
 
     used = iam.actions_used(counter.snapshot())
     assert {"ses:SendRawEmail", "dynamodb:Query", "dynamodb:PutItem"} <= used
-    assert used <= iam.granted_actions("ReporterRole"), f"not granted: {sorted(used - iam.granted_actions('ReporterRole'))}"
+    assert used <= iam.granted_actions("ReporterRole"), (
+        f"not granted: {sorted(used - iam.granted_actions('ReporterRole'))}"
+    )
     assert counter.calls_to("ses", "SendRawEmail") == 1
 
 

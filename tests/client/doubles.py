@@ -16,10 +16,10 @@ import pathlib
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from cv_analytics.exceptions import QueueUnavailableError
-from cv_analytics.queues.base import Message, OutgoingMessage, Queue, QueueAttributes, QueueConfig
+from cv_analytics.queues.base import Message, OutgoingMessage, Queue, QueueAttributes, QueueConfig, SendOutcome
 
 
 class MemoryQueue(Queue):
@@ -38,7 +38,15 @@ class MemoryQueue(Queue):
         self.gate: threading.Event | None = None
         #: set as soon as a send has started
         self.entered = threading.Event()
+        #: requests (``_send_batch`` calls) so far, and the numbers (from 1) of those that find the queue down
         self.send_calls = 0
+        self.unreachable_requests: set[int] = set()
+        #: how many messages each ``send_many`` call carried
+        self.send_many_sizes: list[int] = []
+
+    def send_many(self, messages: Sequence[OutgoingMessage]) -> list[SendOutcome]:
+        self.send_many_sizes.append(len(messages))
+        return super().send_many(messages)
 
     def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
         self.send_calls += 1
@@ -46,7 +54,7 @@ class MemoryQueue(Queue):
         gate = self.gate
         if gate is not None:
             gate.wait()
-        if self.down:
+        if self.down or self.send_calls in self.unreachable_requests:
             raise QueueUnavailableError("memory queue is down (test fault)")
         ids = []
         with self._lock:

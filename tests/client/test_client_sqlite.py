@@ -111,14 +111,14 @@ def test_a_forked_child_sends_its_own_events_and_not_the_parents_buffer(db, spoo
     def factory() -> Queue:
         queue = open_queue(db)
         if os.getpid() == parent_pid:  # in the parent, sends hang until the gate opens
-            send = queue.send_batch
+            send = queue.send_many  # what the client's I/O thread calls
 
             def gated(messages):
                 entered.set()
                 gate.wait()
                 return send(messages)
 
-            queue.send_batch = gated  # type: ignore[method-assign]
+            queue.send_many = gated  # type: ignore[method-assign]
         return queue
 
     client = AnalyticsClient(factory, spool_dir=spool_dir, flush_interval=0.05)

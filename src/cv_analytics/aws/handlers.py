@@ -286,7 +286,7 @@ def process_analytics(event: SQSEvent, context: Any = None) -> BatchResponse:
         _logger().error(
             "analytics batch not processed; Lambda will retry the whole batch",
             exc_info=not isinstance(exc, CVAnalyticsError),  # a traceback only for the unforeseen
-            extra={"fields": {**_context_fields(context), "error": str(exc)[:2 * MAX_LOGGED_REASON]}},
+            extra={"fields": {**_context_fields(context), "error": str(exc)[: 2 * MAX_LOGGED_REASON]}},
         )
         raise
 
@@ -364,8 +364,8 @@ def _messages_of(records: Sequence[Any]) -> tuple[list[Message], list[tuple[str,
             )
             continue
         message_id = str(record["messageId"])
-        attributes = record.get("attributes") if isinstance(record.get("attributes"), Mapping) else {}
-        group = attributes.get("MessageGroupId")
+        attributes = record.get("attributes")
+        group = attributes.get("MessageGroupId") if isinstance(attributes, Mapping) else None
         if group is not None and group in failed_groups:
             rejected.append((message_id, "skipped", f"an earlier message of group {group!r} failed"))
             continue
@@ -419,7 +419,7 @@ def _process(queue: Queue, store: Store, messages: list[Message]) -> BatchResult
     processor = BatchProcessor(queue, store)
     try:
         return processor.process(messages)
-    except Exception:
+    except Exception:  # noqa: BLE001 - isolate whatever it was to the messages that cause it
         _logger().exception(
             "processing the batch raised; processing its messages one by one",
             extra={"fields": {"queue": queue.name, "messages": len(messages)}},
@@ -428,11 +428,13 @@ def _process(queue: Queue, store: Store, messages: list[Message]) -> BatchResult
     failed_groups: set[str] = set()
     for message in messages:
         if message.group_id is not None and message.group_id in failed_groups:
-            items.append(ItemResult(message, Status.SKIPPED, f"an earlier message of group {message.group_id!r} failed"))
+            items.append(
+                ItemResult(message, Status.SKIPPED, f"an earlier message of group {message.group_id!r} failed")
+            )
             continue
         try:
             (item,) = processor.process([message]).items
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - this message alone fails
             item = ItemResult(message, Status.FAILED, f"processing error: {exc!r}")
         items.append(item)
         if item.status is Status.FAILED and message.group_id is not None:
@@ -488,7 +490,7 @@ def _sweep_if_due(state: _ProcessorState, context: Any) -> dict[str, int] | None
     state.next_sweep = now + state.sweep_interval
     try:
         swept = state.store.sweep_orphans(state.settings.orphan_timeout_seconds)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         # the batch is recorded already: failing the invocation would only redeliver it
         _logger().exception("orphan sweep failed; the next one retries", extra={"fields": {"error": str(exc)}})
         return None
@@ -592,7 +594,7 @@ def _report_week(event: Mapping[str, Any] | None, clock: Clock) -> str:
     if not raw:
         return last_complete_week(clock.now())  # a test invocation from the console: relative to now
     try:
-        when = dt.datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        when = dt.datetime.fromisoformat(str(raw))  # Python 3.11+ reads the trailing Z
     except ValueError:
         raise ConfigurationError(
             f"the scheduled event's time {raw!r} is not an ISO 8601 time such as 2026-11-23T07:00:00Z"
@@ -623,7 +625,7 @@ class JsonLinesHandler(logging.Handler):
                 payload["exception"] = logging.Formatter().formatException(record.exc_info)
             sys.stdout.write(json.dumps(payload, default=str, ensure_ascii=False, separators=(",", ":")) + "\n")
             sys.stdout.flush()
-        except Exception:  # a log line must never fail an invocation
+        except Exception:  # noqa: BLE001 - a log line must never fail an invocation
             self.handleError(record)
 
 

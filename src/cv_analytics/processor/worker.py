@@ -60,7 +60,7 @@ class Worker:
         orphan_timeout_seconds: float = 900.0,
         sweep_interval_seconds: float = 60.0,
         max_backoff_seconds: float = 30.0,
-        prefetch_batches: int = 5,
+        prefetch_batches: int = 20,
         rng: random.Random | None = None,
     ) -> None:
         self.queue = queue
