@@ -7,6 +7,8 @@ failure rules are checked on the base class and on the SQLite override.
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from cv_analytics.exceptions import QueueUnavailableError
@@ -176,3 +178,18 @@ def test_sqlite_send_many_finds_duplicates_and_groups_beyond_one_in_list(sqlite_
     received = drain(q, limit=3000)
     assert [m.body for m in received if m.group_id == "g777"] == ["a777", "b777"]
     assert len(sqlite_env.backend.connection().execute("SELECT gid FROM queue_groups").fetchall()) == 0
+
+
+def test_sqlite_send_many_stays_within_the_host_parameter_limit_of_older_sqlite_builds(sqlite_env):
+    # SQLite before 3.32 binds at most 999 parameters per statement: 90 message rows
+    q = sqlite_env.make_queue("analytics.fifo")
+    sqlite_env.backend.connection().setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 999)
+    sent = _messages(301, groups=7)
+
+    outcomes = q.send_many(sent)
+
+    assert all(o.ok for o in outcomes)
+    assert len({o.message_id for o in outcomes}) == 301
+    received = drain(q, limit=1000)
+    for group in (f"g{i}" for i in range(7)):
+        assert [m.body for m in received if m.group_id == group] == [m.body for m in sent if m.group_id == group]

@@ -346,7 +346,8 @@ def test_a_long_poll_on_the_real_clock_notices_a_send_from_another_process(tmp_p
     assert child.exitcode == 0
     assert bodies(received) == ["from another process"]
     # the wait ended because another connection committed, seen through PRAGMA data_version
-    assert len(set(versions)) == 2, versions
+    # (the child opening the queue may commit once more before its send, under load)
+    assert len(set(versions)) >= 2, versions
 
 
 def _use_inherited_queue(q: SQLiteQueue, parent_conn_id: int, out) -> None:  # runs in a forked child

@@ -32,8 +32,9 @@ What the caller's thread does per call: build a tuple, append it to a bounded
 in-memory buffer (an O(1), lock-free ``deque.append``), and, once per batch,
 wake the sender. No validation, no JSON, no I/O, no exception. Everything else
 happens on a daemon sender thread (see :mod:`.sender`): validation, batching
-(whatever is waiting, up to ``max_send_events`` per ``send_many``, which SQS
-splits into requests of 10 and 256 KiB at most), retries with exponential backoff and
+(10 per send as events come in; a backlog up to ``max_send_events`` per
+``send_many``, which SQS splits into requests of 10 and 256 KiB at most),
+retries with exponential backoff and
 full jitter, and a disk spool (:mod:`.spool`) whenever the queue cannot take
 the events: during an outage, and during a burst that would overflow the buffer.
 
@@ -112,8 +113,9 @@ class AnalyticsClient:
             queue request holds (1–10). Below 10, each send is one batch of at
             most ``batch_size`` events, whatever ``max_send_events`` says.
         max_send_events: events handed to the queue in one call at most when
-            more are waiting (a spool replay, a burst): the embedded queue
-            stores them in one transaction, SQS sends them 10 per request.
+            a backlog is replayed from the spool (after a burst or an outage):
+            the embedded queue stores them in one transaction, SQS sends them
+            10 per request.
         flush_interval: seconds a partial batch may wait before it is sent.
         spill_threshold: buffered events at which the sender spills the buffer
             to the spool rather than let a burst overflow it (default 1,000, or a

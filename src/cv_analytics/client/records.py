@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from .._ids import random_uuid4
 from ..events import MAX_EVENT_BYTES, QueryEvent, ResponseEvent, parse_event, to_json
 from ..exceptions import InvalidEventError
-from ..queues.base import OutgoingMessage
+from ..queues.base import OutgoingMessage, message_size
 
 QUERY = "q"
 RESPONSE = "r"
@@ -142,11 +142,6 @@ def to_wire_dict(record: Any) -> dict[str, Any] | QueryEvent | ResponseEvent:
     raise InvalidEventError(f"unknown record kind {kind!r} (a spool written by a newer cv-analytics?)")
 
 
-def _size(body: str) -> int:
-    # isascii() is a flag lookup: most bodies need no encoding to be measured
-    return len(body) if body.isascii() else len(body.encode())
-
-
 #: How :func:`~cv_analytics.events.parse_event` measures a dict (compact JSON,
 #: non-ASCII escaped), with the encoder built once rather than per call.
 _measure = json.JSONEncoder(separators=(",", ":")).encode
@@ -182,7 +177,8 @@ def prepare(record: Any) -> Prepared:
         _, body, group_id, dedup_id = record
         if not isinstance(body, str):
             raise InvalidEventError("a spooled message body must be a string")
-        return Prepared(OutgoingMessage(body, group_id, dedup_id), _size(body))
+        message = OutgoingMessage(body, group_id, dedup_id)
+        return Prepared(message, message_size(message))
     wire = to_wire_dict(record)
     if isinstance(wire, (QueryEvent, ResponseEvent)):
         event = wire
@@ -190,5 +186,5 @@ def prepare(record: Any) -> Prepared:
         event = _validate_built(kind, wire)
     else:
         event = parse_event(wire)
-    body = to_json(event)
-    return Prepared(OutgoingMessage(body, event.group_id, event.dedup_id), _size(body))
+    message = OutgoingMessage(to_json(event), event.group_id, event.dedup_id)
+    return Prepared(message, message_size(message))

@@ -5,9 +5,9 @@ Two daemon threads per client:
 * the *sender* thread decides: it validates, batches, retries, spools. It
   never calls the queue, so it is never stuck in it;
 * the *I/O* thread (:class:`_Shipper`) opens the queue and runs one
-  ``send_many`` at a time for it: whatever is waiting, up to ``max_send``
-  events (the embedded queue stores them in one transaction; SQS sends them
-  ten per request).
+  ``send_many`` at a time for it: a batch as events come in, and up to
+  ``max_send`` events of a backlog replayed from the spool (the embedded queue
+  stores them in one transaction; SQS sends them ten per request).
 
 Why two: a caller in a tight loop holds the GIL, and a thread that releases it
 (SQLite does, around every statement) waits a whole switch interval (5 ms) to
@@ -47,17 +47,17 @@ from typing import Any
 
 from ..clock import Clock
 from ..exceptions import EventTooLargeError, InvalidEventError, QueueUnavailableError
-from ..queues.base import MAX_BATCH_SIZE, MAX_MESSAGE_BYTES, OutgoingMessage, Queue, SendOutcome
+from ..queues.base import MAX_BATCH_BYTES, MAX_BATCH_SIZE, OutgoingMessage, Queue, SendOutcome
 from . import records
 from .spool import Spool
 
 logger = logging.getLogger("cv_analytics.client")
 
-#: SQS caps a whole SendMessageBatch at 256 KiB as well as each message.
-MAX_BATCH_BYTES = MAX_MESSAGE_BYTES
 #: Bytes of event bodies handed to the queue in one call at most (with at least
 #: one event): bounds what waits in memory while a big batch is on its way.
 MAX_SEND_BYTES = 2 * 1024 * 1024
+#: Events validated between two looks at the buffer while filling a batch.
+_FILL_STEP = 50
 #: How often (clock seconds) to look for segments left by processes that ended.
 RESCAN_INTERVAL = 30.0
 #: The same warning at most this often (clock seconds).
@@ -307,7 +307,10 @@ class Sender:
                     self._inflight = batch
                     self._shipper.submit([e.prepared.message for e in batch if e.prepared is not None])
             if self._inflight is not None and not burst:
-                self._fill(2 * self._max_send)  # validate the next batch while this one is on its way
+                # Validate a little of what comes next while this batch is on its way, not
+                # the next batch: this thread busy in Python makes the I/O thread wait for
+                # the GIL after each statement, with the queue's write lock held.
+                self._fill(2 * self._batch_size)
             waiting = self._inflight is not None or self._backing_off()
             self._control.wake_at = self._spill_threshold if waiting else self._batch_size
             self._foreign_backlog = self._spool_open and self._spool.has_backlog(foreign_only=True)
@@ -383,17 +386,21 @@ class Sender:
     def _next_batch(self) -> list[_Entry]:
         if self._backing_off():
             return []
-        self._fill(self._max_send)
+        # A backlog in the spool goes in calls of up to max_send events (the queue
+        # splits them into requests). From the buffer, one batch at a time as events
+        # come in: a burst is spilled to disk before this thread spends its time
+        # validating it, and no more than a batch or two of events are ever only
+        # in memory, to be put back at the head of the spool should the queue fail.
+        self._fill(self._max_send, from_buffer=self._batch_size)
         batch: list[_Entry] = []
         size = 0
-        # Everything waiting, up to max_send: a batch or two while events trickle
-        # in, hundreds when there is a backlog (the queue splits them into requests).
-        limit = self._max_send
-        max_bytes = MAX_SEND_BYTES if limit > MAX_BATCH_SIZE else MAX_BATCH_BYTES
+        limit, max_bytes = self._batch_size, MAX_BATCH_BYTES
         for entry in self._pending:
             if entry.done:
                 continue
             assert entry.prepared is not None
+            if not batch and entry.from_spool and self._max_send > MAX_BATCH_SIZE:
+                limit, max_bytes = self._max_send, MAX_SEND_BYTES
             if batch and (len(batch) >= limit or size + entry.prepared.size > max_bytes):
                 break
             batch.append(entry)
@@ -403,11 +410,24 @@ class Sender:
         self._force_served = self._force_gen_seen  # the attempt a flush or close asked for is this one
         return batch
 
-    def _fill(self, target: int) -> None:
-        """Bring ``pending`` up to ``target`` events to send: from the spool while it has unread ones."""
+    def _fill(self, target: int, *, from_buffer: int | None = None) -> None:
+        """Bring ``pending`` up to ``target`` events to send: from the spool while it has
+        unread ones, then from the buffer, until ``pending`` holds ``from_buffer``
+        (default ``target``) unsent events from the buffer.
+
+        Validating is most of this thread's work, so it goes a step at a time and
+        stops, once it has something to send, when the buffer reaches the spill
+        threshold: a burst that arrives meanwhile is spilled to disk next round
+        rather than left to overflow the buffer.
+        """
         waiting = sum(1 for e in self._pending if not e.done)
+        buffer_left = target
+        if from_buffer is not None:
+            buffer_left = from_buffer - sum(1 for e in self._pending if not e.done and not e.from_spool)
         while waiting < target:
-            want = target - waiting
+            if waiting and len(self._buffer) >= self._spill_threshold:
+                break
+            want = min(target - waiting, _FILL_STEP)
             if self._spool_open and self._spool.has_unread():
                 if any(not e.from_spool and not e.done for e in self._pending):
                     # Buffer events still unsent are older than the spool's unread ones (those
@@ -421,9 +441,11 @@ class Sender:
                     entry = self._prepare(record, from_spool=True, own=own)
                     self._pending.append(entry)
                     waiting += not entry.done
-            elif self._buffer:
+            elif self._buffer and buffer_left > 0:
                 popleft = self._buffer.popleft
-                for _ in range(min(want, len(self._buffer))):
+                count = min(want, len(self._buffer), buffer_left)
+                buffer_left -= count
+                for _ in range(count):
                     entry = self._prepare(popleft(), from_spool=False, own=True)
                     self.counters.popped += 1
                     self._pending.append(entry)

@@ -11,9 +11,10 @@ How it is laid out, and why:
     One row per stored message, ``seq`` (the rowid) giving arrival order.
     ``visible_at`` says when it can be delivered: after the queue's delay for a
     new message, after the visibility timeout for a received one. ``receipt``
-    is a random token that changes on every delivery: a receipt handle is
-    ``<queue id>:<seq>:<token>``, so a handle from an earlier delivery no longer
-    matches (see "stale receipt handles" below).
+    is a random token that changes on every delivery (one is drawn per receive,
+    shared by the messages it delivers, so one statement marks them all): a
+    receipt handle is ``<queue id>:<seq>:<token>``, so a handle from an earlier
+    delivery no longer matches (see "stale receipt handles" below).
 
 ``queue_groups``
     One row per message group that has messages: ``head_seq`` (its oldest
@@ -82,7 +83,10 @@ Semantics worth knowing:
 * Cost. A send writes each message's deduplication id and, for a new group,
   its name into B-trees keyed by random UUIDs: those pages, not the message
   rows, are most of what a commit writes (about 30 pages for ten analytics
-  events). ``bench/queue_bench.py`` measures it.
+  events). A bigger transaction shares pages between more messages and pays
+  one commit for all: :meth:`SQLiteQueue.send_many` stores up to
+  :data:`SEND_CHUNK` messages in one, at well under half the CPU per message
+  of ``send_batch``'s ten. ``bench/queue_bench.py`` measures both.
 * Errors. A locked or unreachable database raises
   :class:`~cv_analytics.exceptions.QueueUnavailableError` (retry later); no
   ``sqlite3`` error escapes.
@@ -214,11 +218,13 @@ _NEXT_IDS = (
 )
 _INSERT_MESSAGE = (
     "INSERT INTO queue_messages (seq, queue_id, gid, group_id, message_id, dedup_id, body, attributes, "
-    "sent_at, expires_at, visible_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "sent_at, expires_at, visible_at)"
 )
-_INSERT_GROUP = "INSERT INTO queue_groups (gid, queue_id, grp, ready_at, head_seq) VALUES (?, ?, ?, ?, ?)"
-_DROP_GROUP_IF_EMPTY = (
-    "DELETE FROM queue_groups WHERE gid = ?1 AND NOT EXISTS (SELECT 1 FROM queue_messages WHERE gid = ?1)"
+_INSERT_GROUP = "INSERT INTO queue_groups (gid, queue_id, grp, ready_at, head_seq)"
+_INSERT_DEDUP = "INSERT OR REPLACE INTO queue_dedup (queue_id, dedup_id, message_id, expires_at)"
+_DROP_GROUPS_IF_EMPTY = (
+    "DELETE FROM queue_groups WHERE gid IN ({marks}) "
+    "AND NOT EXISTS (SELECT 1 FROM queue_messages AS m WHERE m.gid = queue_groups.gid) RETURNING gid"
 )
 # A group's head is its oldest message; it can deliver once the head is visible
 # and none of its received messages is in flight. Received messages are among
@@ -286,10 +292,6 @@ def _config_from_json(text: str) -> QueueConfig:
     return QueueConfig(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
-def _receipt_handle(queue_id: int, seq: int, token: int) -> str:
-    return f"{queue_id}:{seq}:{token:x}"
-
-
 def _parse_receipt_handle(handle: str) -> tuple[int, int, int] | None:
     parts = handle.split(":")
     if len(parts) != 3:
@@ -317,6 +319,36 @@ SEND_CHUNK = 1000
 
 def _marks(n: int) -> str:
     return ",".join("?" * n)
+
+
+#: Rows one INSERT statement carries at most (a power of two: see _insert_rows).
+_MAX_ROWS_PER_INSERT = 256
+
+
+def _insert_rows(conn: sqlite3.Connection, insert: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """``insert`` (``INSERT INTO t (columns)``) of ``rows``, many rows per statement.
+
+    Not ``executemany``: it steps the statement once per row, and every step
+    lets go of the GIL and takes it back. With another thread of the process
+    busy in Python (the client's sender thread, a web server's request
+    threads), taking it back waits up to a switch interval (5 ms), and the
+    write lock is held all that while: a send of a few hundred messages would
+    keep the worker out of the database for a second. A multi-row ``VALUES``
+    is one step. Rows go in chunks of powers of two, so a handful of distinct
+    statements, compiled once, serve every size.
+    """
+    if not rows:
+        return
+    width = len(rows[0])
+    limit = min(_MAX_ROWS_PER_INSERT, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width)
+    row_marks = f"({_marks(width)})"
+    start = 0
+    while start < len(rows):
+        size = min(limit, 1 << ((len(rows) - start).bit_length() - 1))
+        size = 1 << (size.bit_length() - 1)  # a power of two, however the limit falls
+        chunk = rows[start : start + size]
+        conn.execute(f"{insert} VALUES {','.join([row_marks] * size)}", [value for row in chunk for value in row])
+        start += size
 
 
 def _select_in(conn: sqlite3.Connection, sql: str, params: tuple[Any, ...], keys: Iterable[Any]) -> dict[Any, Any]:
@@ -661,12 +693,7 @@ class SQLiteQueue(Queue):
                 )
             if entries:
                 self._append(conn, entries)
-            if dedups:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO queue_dedup (queue_id, dedup_id, message_id, expires_at) "
-                    "VALUES (?, ?, ?, ?)",
-                    dedups,
-                )
+            _insert_rows(conn, _INSERT_DEDUP, dedups)
         if entries:
             self._backend.notifier.bump(self._id)
         return ids
@@ -699,8 +726,8 @@ class SQLiteQueue(Queue):
                 (seq, self._id, group, e.group_id, e.message_id, e.dedup_id, e.body, e.attributes,
                  e.sent_at, e.expires_at, e.visible_at)
             )  # fmt: skip
-        conn.executemany(_INSERT_GROUP, groups)
-        conn.executemany(_INSERT_MESSAGE, rows)
+        _insert_rows(conn, _INSERT_GROUP, groups)
+        _insert_rows(conn, _INSERT_MESSAGE, rows)
 
     # -- receive ----------------------------------------------------------------
 
@@ -773,7 +800,12 @@ class SQLiteQueue(Queue):
         dead_lettered = False
         while len(delivered) < max_messages:
             rows = conn.execute(_CLAIM, (self._id, now, max_messages - len(delivered))).fetchall()
-            updates: list[tuple[Any, ...]] = []
+            # One token for the round: a handle is <queue>:<seq>:<token>, so it still
+            # names one delivery of one message, and the round's messages are
+            # marked received in one statement rather than one each.
+            token = _new_receipt_token()
+            handle_prefix, handle_suffix = f"{self._id}:", f":{token:x}"
+            claimed: list[int] = []
             expired: list[tuple[int]] = []
             poison: list[Sequence[Any]] = []
             round_groups: set[int] = set()
@@ -792,14 +824,13 @@ class SQLiteQueue(Queue):
                     poison.append(row)
                     touched.add(gid)
                     continue
-                token = _new_receipt_token()
-                updates.append((visible_until, token, seq))
+                claimed.append(seq)
                 round_groups.add(gid)
                 attributes = row[_ATTRS]
                 delivered.append(
                     Message(
                         message_id=row[_MESSAGE_ID],
-                        receipt_handle=_receipt_handle(self._id, seq, token),
+                        receipt_handle=f"{handle_prefix}{seq}{handle_suffix}",
                         body=row[_BODY],
                         group_id=row[_GROUP_ID],
                         dedup_id=row[_DEDUP_ID],
@@ -808,11 +839,12 @@ class SQLiteQueue(Queue):
                         attributes=json.loads(attributes) if attributes else {},
                     )
                 )
-            if updates:
-                conn.executemany(
+            for start in range(0, len(claimed), _IN_CHUNK):
+                chunk = claimed[start : start + _IN_CHUNK]
+                conn.execute(
                     "UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ? "
-                    "WHERE seq = ?",
-                    updates,
+                    f"WHERE seq IN ({_marks(len(chunk))})",
+                    (visible_until, token, *chunk),
                 )
             if expired:
                 conn.executemany("DELETE FROM queue_messages WHERE seq = ?", expired)
@@ -821,10 +853,12 @@ class SQLiteQueue(Queue):
                 self._move_to_dead_letter_queue(conn, now, [(row, self._timeout_reason(row)) for row in poison])
             # A group that delivered is in flight until the visibility timeout ends;
             # one that lost messages gets its head and readiness recomputed.
-            conn.executemany(
-                "UPDATE queue_groups SET ready_at = ? WHERE gid = ?",
-                [(visible_until, gid) for gid in round_groups - touched],
-            )
+            in_flight = list(round_groups - touched)
+            for start in range(0, len(in_flight), _IN_CHUNK):
+                chunk = in_flight[start : start + _IN_CHUNK]
+                conn.execute(
+                    f"UPDATE queue_groups SET ready_at = ? WHERE gid IN ({_marks(len(chunk))})", (visible_until, *chunk)
+                )
             self._refresh_groups(conn, touched)
             delivered_groups |= round_groups
             if not touched:
@@ -864,10 +898,17 @@ class SQLiteQueue(Queue):
         dlq._append(conn, moved)
 
     def _refresh_groups(self, conn: sqlite3.Connection, gids: Iterable[int]) -> None:
-        params = [(gid,) for gid in gids]
-        if params:
-            conn.executemany(_DROP_GROUP_IF_EMPTY, params)
-            conn.executemany(_REFRESH_GROUP, params)
+        remaining = set(gids)
+        if not remaining:
+            return
+        emptied = list(remaining)
+        for start in range(0, len(emptied), _IN_CHUNK):
+            chunk = emptied[start : start + _IN_CHUNK]
+            remaining.difference_update(
+                gid for (gid,) in conn.execute(_DROP_GROUPS_IF_EMPTY.format(marks=_marks(len(chunk))), chunk)
+            )
+        if remaining:
+            conn.executemany(_REFRESH_GROUP, [(gid,) for gid in remaining])
 
     # -- acknowledge, extend, fail ------------------------------------------------
 
@@ -903,7 +944,9 @@ class SQLiteQueue(Queue):
                 f"SELECT seq, receipt, gid, queue_id FROM queue_messages WHERE seq IN ({_marks(len(wanted))})",
                 list(wanted),
             ).fetchall()
-            # a stale handle (the message was received again since) deletes nothing
+            # A stale handle (the message was received again since) deletes nothing. The
+            # check is done here rather than in the DELETE's WHERE: a DELETE by rowids
+            # alone is several times faster than one that must test each row.
             current = [(seq, gid) for seq, receipt, gid, queue_id in rows if queue_id == self._id and wanted[seq] == receipt]
             if not current:
                 return
