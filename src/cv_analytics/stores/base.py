@@ -34,6 +34,9 @@ Event = QueryEvent | ResponseEvent
 PendingSides = dict[EventType, PendingEvent]
 
 
+_QUERY, _RESPONSE = EventType.QUERY, EventType.RESPONSE
+
+
 @dataclass
 class Changes:
     """Writes one call of :meth:`Store.record_events` or :meth:`Store.sweep_orphans` makes."""
@@ -42,12 +45,15 @@ class Changes:
     pending_puts: dict[tuple[str, EventType], PendingEvent] = field(default_factory=dict)
     pending_deletes: set[str] = field(default_factory=set)
 
-    def put_interaction(self, interaction: Interaction) -> None:
+    def put_interaction(self, interaction: Interaction, *, stored_pending: bool = True) -> None:
+        """Write ``interaction``; its pending events go, from this batch and (when
+        ``stored_pending``) from storage: a pair met within one batch has none stored."""
         cid = interaction.correlation_id
         self.interaction_puts[cid] = interaction
-        self.pending_deletes.add(cid)
-        for event_type in EventType:
-            self.pending_puts.pop((cid, event_type), None)
+        if stored_pending:
+            self.pending_deletes.add(cid)
+        self.pending_puts.pop((cid, _QUERY), None)
+        self.pending_puts.pop((cid, _RESPONSE), None)
 
     def __bool__(self) -> bool:
         return bool(self.interaction_puts or self.pending_puts or self.pending_deletes)
@@ -78,7 +84,8 @@ class Store(InsightsQueries, ABC):
         with self._transaction():
             interactions, pending = self._load({e.correlation_id for e in events}, now)
             changes = Changes()
-            outcomes = [self._record_one(e, interactions, pending, changes, now) for e in events]
+            stored = set(pending)  # ids with events waiting in storage, as opposed to in this batch
+            outcomes = [self._record_one(e, interactions, pending, stored, changes, now) for e in events]
             if changes:
                 self._save(changes)
         return outcomes
@@ -88,6 +95,7 @@ class Store(InsightsQueries, ABC):
         event: Event,
         interactions: dict[str, Interaction],
         pending: dict[str, PendingSides],
+        stored: set[str],
         changes: Changes,
         now: int,
     ) -> RecordOutcome:
@@ -98,7 +106,7 @@ class Store(InsightsQueries, ABC):
                 return RecordOutcome.DUPLICATE
             completed = existing.completed_with(event, processed_at=now)
             interactions[cid] = completed
-            changes.put_interaction(completed)
+            changes.put_interaction(completed, stored_pending=cid in stored)
             return RecordOutcome.COMPLETED_LATE
         sides = pending.setdefault(cid, {})
         if event.event_type in sides:
@@ -113,7 +121,7 @@ class Store(InsightsQueries, ABC):
         interaction = Interaction.from_events(query, response, processed_at=now)  # type: ignore[arg-type]
         interactions[cid] = interaction
         del pending[cid]
-        changes.put_interaction(interaction)
+        changes.put_interaction(interaction, stored_pending=cid in stored)
         return RecordOutcome.CORRELATED
 
     def sweep_orphans(self, older_than_seconds: float, *, batch_size: int = 500) -> SweepResult:
