@@ -150,12 +150,28 @@ class _Checkpointer:
     def __init__(self) -> None:
         self._watched: weakref.WeakSet[SQLiteConnections] = weakref.WeakSet()
         self._lock = threading.Lock()
+        # Held while the thread is inside SQLite, and across fork(): a child forked
+        # while this thread held one of SQLite's internal mutexes would deadlock on
+        # its first sqlite3.connect (seen in a forked worker test).
+        self._round = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
+        os.register_at_fork(before=self._before_fork, after_in_parent=self._after_fork_in_parent,
+                            after_in_child=self._after_fork_in_child)  # fmt: skip
+
+    def _before_fork(self) -> None:
+        self._lock.acquire()
+        self._round.acquire()
+
+    def _after_fork_in_parent(self) -> None:
+        self._round.release()
+        self._lock.release()
+
+    def _after_fork_in_child(self) -> None:
+        # the thread did not come along; the next watch() starts one
+        self._lock, self._round, self._thread, self._pid = threading.Lock(), threading.Lock(), None, os.getpid()
 
     def watch(self, connections: SQLiteConnections) -> None:
-        if self._pid != os.getpid():  # a forked child has the set but not the thread
-            self._lock, self._thread, self._pid = threading.Lock(), None, os.getpid()
         with self._lock:
             self._watched.add(connections)
             if self._thread is None or not self._thread.is_alive():
@@ -169,20 +185,25 @@ class _Checkpointer:
             time.sleep(CHECKPOINT_INTERVAL_SECONDS)
             with self._lock:
                 paths = {c.path: c.busy_timeout for c in list(self._watched)}
-            for path in set(own) - set(paths):
-                own.pop(path).close()
-            for path in paths:
-                try:
-                    conn = own.get(path)
-                    if conn is None:
-                        conn = own[path] = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error:
-                    # busy or gone: the next round, or a commit past the threshold, will do it
-                    bad = own.pop(path, None)
-                    if bad is not None:
-                        with contextlib.suppress(sqlite3.Error):
-                            bad.close()
+            with self._round:
+                self._checkpoint(own, paths)
+
+    @staticmethod
+    def _checkpoint(own: dict[pathlib.Path, sqlite3.Connection], paths: dict[pathlib.Path, float]) -> None:
+        for path in set(own) - set(paths):
+            own.pop(path).close()
+        for path in paths:
+            try:
+                conn = own.get(path)
+                if conn is None:
+                    conn = own[path] = sqlite3.connect(path, timeout=0.1, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error:
+                # busy or gone: the next round, or a commit past the threshold, will do it
+                bad = own.pop(path, None)
+                if bad is not None:
+                    with contextlib.suppress(sqlite3.Error):
+                        bad.close()
 
 
 _CHECKPOINTER = _Checkpointer()
