@@ -19,6 +19,8 @@ Client settings, and why:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ConfigurationError, MissingDependencyError
@@ -170,3 +172,33 @@ def describe(exc: BaseException) -> str:
             return f"access denied ({error.get('Message', '')}): grant the IAM role the permission named"
         return f"{code}: {error.get('Message', '')}"
     return str(exc)
+
+
+@contextlib.contextmanager
+def translated_errors(
+    action: str,
+    service: str,
+    *,
+    missing_codes: frozenset[str],
+    missing: str,
+    unavailable: type[Exception],
+    error: type[Exception],
+    missing_error: type[Exception] | None = None,
+) -> Iterator[None]:
+    """Turn boto errors into a seam's error types, the same way for every AWS backend.
+
+    ``missing`` says what does not exist and what to do, for the codes in
+    ``missing_codes``; retryable trouble becomes ``unavailable``; the rest ``error``.
+    """
+    try:
+        yield
+    except ClientError as exc:
+        if error_codes(exc) & missing_codes:
+            raise (missing_error or error)(f"cannot {action}: {missing.format(detail=describe(exc))}") from exc
+        if is_unavailable(exc):
+            raise unavailable(f"cannot {action} now ({describe(exc)}); retry later") from exc
+        raise error(f"cannot {action}: {describe(exc)}") from exc
+    except BotoCoreError as exc:
+        if is_unavailable(exc):
+            raise unavailable(f"cannot {action}: {service} is unreachable ({describe(exc)}); retry later") from exc
+        raise error(f"cannot {action}: {describe(exc)}") from exc

@@ -84,6 +84,7 @@ from ..aws.clients import (
     error_codes,
     is_unavailable,
     make_client,
+    translated_errors,
 )
 from ..clock import Clock, SystemClock
 from ..exceptions import (
@@ -127,7 +128,7 @@ ORIGIN_ATTRIBUTE = "sourceMessage"
 #: How long a CloudWatch reading of the oldest message's age is reused (the metric has 1-minute resolution).
 AGE_CACHE_SECONDS = 60.0
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "MessageDeduplicationId"]
-_NOT_FOUND = {"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"}
+_NOT_FOUND = frozenset({"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"})
 _STALE_HANDLE = {"ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
 #: Whole-request refusals that one bad entry can cause: split the batch to find it.
 _ENTRY_ERRORS = {
@@ -250,25 +251,18 @@ class SQSQueueBackend(QueueBackend):
 
     # -- plumbing shared by the queues -------------------------------------------
 
-    @contextlib.contextmanager
-    def guard(self, action: str) -> Iterator[None]:
+    def guard(self, action: str) -> contextlib.AbstractContextManager[None]:
         """Turn boto errors into the queue seam's error types."""
-        try:
-            yield
-        except ClientError as exc:
-            codes = error_codes(exc)
-            if codes & _NOT_FOUND:
-                raise QueueNotFoundError(
-                    f"cannot {action}: the SQS queue does not exist ({describe(exc)}); check the queue URL, "
-                    "or create the queues with `cv-analytics aws bootstrap`"
-                ) from exc
-            if is_unavailable(exc):
-                raise QueueUnavailableError(f"cannot {action} now ({describe(exc)}); retry later") from exc
-            raise QueueError(f"cannot {action}: {describe(exc)}") from exc
-        except BotoCoreError as exc:
-            if is_unavailable(exc):
-                raise QueueUnavailableError(f"cannot {action}: SQS is unreachable ({describe(exc)}); retry later") from exc
-            raise QueueError(f"cannot {action}: {describe(exc)}") from exc
+        return translated_errors(
+            action,
+            "SQS",
+            missing_codes=_NOT_FOUND,
+            missing="the SQS queue does not exist ({detail}); check the queue URL, "
+            "or create the queues with `cv-analytics aws bootstrap`",
+            missing_error=QueueNotFoundError,
+            unavailable=QueueUnavailableError,
+            error=QueueError,
+        )
 
     def _physical_name(self, name: str, config: QueueConfig | None) -> str:
         fifo = (config or QueueConfig()).fifo

@@ -71,7 +71,14 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..aws import resources
-from ..aws.clients import MAX_ATTEMPTS, BotoCoreError, ClientError, client_config, describe, error_codes, is_unavailable, make_client
+from ..aws.clients import (
+    MAX_ATTEMPTS,
+    ClientError,
+    client_config,
+    error_codes,
+    make_client,
+    translated_errors,
+)
 from ..clock import Clock, now_ms
 from ..events import EventShape, EventType, parse_event, to_json
 from ..exceptions import StoreError, StoreUnavailableError
@@ -95,6 +102,8 @@ if TYPE_CHECKING:
 __all__ = ["DynamoDBStore"]
 
 log = logging.getLogger(__name__)
+#: The error code of a table that does not exist.
+_TABLE_MISSING = frozenset({"ResourceNotFoundException"})
 
 #: Text longer than this is stored zlib-compressed (binary), to stay under the 400 KB item limit.
 COMPRESS_OVER_BYTES = 64 * 1024
@@ -168,25 +177,17 @@ class DynamoDBStore(Store):
 
     # -- errors ---------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _guard(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except ClientError as exc:
-            codes = error_codes(exc)
-            if "ResourceNotFoundException" in codes:
-                raise StoreError(
-                    f"cannot {action}: a DynamoDB table does not exist ({describe(exc)}); create the tables with "
-                    "`cv-analytics aws bootstrap` and export CV_ANALYTICS_EVENTS_TABLE, "
-                    "CV_ANALYTICS_INTERACTIONS_TABLE and CV_ANALYTICS_REPORTS_TABLE"
-                ) from exc
-            if is_unavailable(exc):
-                raise StoreUnavailableError(f"cannot {action} now ({describe(exc)}); retry later") from exc
-            raise StoreError(f"cannot {action}: {describe(exc)}") from exc
-        except BotoCoreError as exc:
-            if is_unavailable(exc):
-                raise StoreUnavailableError(f"cannot {action}: DynamoDB is unreachable ({describe(exc)}); retry later") from exc
-            raise StoreError(f"cannot {action}: {describe(exc)}") from exc
+    def _guard(self, action: str) -> contextlib.AbstractContextManager[None]:
+        return translated_errors(
+            action,
+            "DynamoDB",
+            missing_codes=_TABLE_MISSING,
+            missing="a DynamoDB table does not exist ({detail}); create the tables with "
+            "`cv-analytics aws bootstrap` and export CV_ANALYTICS_EVENTS_TABLE, "
+            "CV_ANALYTICS_INTERACTIONS_TABLE and CV_ANALYTICS_REPORTS_TABLE",
+            unavailable=StoreUnavailableError,
+            error=StoreError,
+        )
 
     def _call(self, action: str, operation: str, **request: Any) -> dict[str, Any]:
         """One DynamoDB call, errors translated; a failed condition raises :class:`_ConditionFailed`."""
