@@ -183,7 +183,12 @@ def export(
     if format not in ("jsonl", "csv"):
         raise _fail(f"--format must be jsonl or csv, not {format!r}")
     if week is not None:
-        _check_week(week)
+        from .reporting.weeks import parse_week
+
+        try:
+            week = parse_week(week)
+        except CVAnalyticsError as exc:
+            raise _fail(f"--week: {exc}") from exc
     store = open_store(settings())
     stream = sys.stdout
     writer: csv.DictWriter[str] | None = None
@@ -196,13 +201,6 @@ def export(
             writer = csv.DictWriter(stream, fieldnames=list(row))
             writer.writeheader()
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v for k, v in row.items()})
-
-
-def _check_week(week: str) -> None:
-    import re
-
-    if not re.fullmatch(r"\d{4}-W(0[1-9]|[1-4]\d|5[0-3])", week):
-        raise _fail(f"--week must look like 2026-W47, not {week!r}")
 
 
 # -- status ---------------------------------------------------------------------

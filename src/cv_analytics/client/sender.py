@@ -45,6 +45,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .._backoff import backoff_delay
 from ..clock import Clock
 from ..exceptions import EventTooLargeError, InvalidEventError, QueueUnavailableError
 from ..queues.base import MAX_BATCH_BYTES, MAX_BATCH_SIZE, OutgoingMessage, Queue, SendOutcome
@@ -62,16 +63,6 @@ _FILL_STEP = 50
 RESCAN_INTERVAL = 30.0
 #: The same warning at most this often (clock seconds).
 WARNING_INTERVAL = 60.0
-
-
-def backoff_delay(attempt: int, base: float, ceiling: float, rng: random.Random) -> float:
-    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential backoff with full jitter.
-
-    Uniform in ``[0, min(ceiling, base * 2**(attempt-1))]``, so clients that lost
-    the queue together do not come back together
-    (https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/).
-    """
-    return rng.uniform(0.0, min(ceiling, base * 2 ** min(attempt - 1, 60)))
 
 
 class Control:

@@ -6,8 +6,9 @@ import logging
 import random
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from .._backoff import backoff_delay
 from ..clock import Clock, SystemClock
 from ..exceptions import QueueUnavailableError, ReceiptHandleError, StoreError
 from ..queues.base import MAX_BATCH_SIZE, Queue
@@ -30,7 +31,6 @@ class WorkerStats:
     unanswered: int = 0
     orphan_responses: int = 0
     outages: int = 0
-    by_outcome: dict[str, int] = field(default_factory=dict)
 
     def add(self, result: BatchResult) -> None:
         self.batches += 1
@@ -82,10 +82,6 @@ class Worker:
     def stop(self) -> None:
         """Finish the batch in hand, then return from :meth:`run`."""
         self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> WorkerStats:
         """Process until :meth:`stop`; with ``drain``, also return once the queue
@@ -169,8 +165,7 @@ class Worker:
                 self._pause(delay)
 
     def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And Jitter")."""
-        return self.rng.uniform(0, min(self.max_backoff_seconds, 0.5 * 2**attempt))
+        return backoff_delay(attempt, 1.0, self.max_backoff_seconds, self.rng)
 
     def _pause(self, seconds: float) -> None:
         # real waits wake on stop(); a manual clock just advances
