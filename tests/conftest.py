@@ -9,9 +9,10 @@ import pytest
 
 from cv_analytics.clock import ManualClock
 
-CONTRACT_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "contract"
-if not CONTRACT_DIR.is_dir():  # a checkout with shared/ beside the repo root, as CI has it
-    CONTRACT_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "contract"
+#: The contract messages: the repository keeps its own copy (contract/), checked
+#: against ../shared/contract by tests/test_contract_copy.py when that folder is present.
+CONTRACT_DIR = pathlib.Path(__file__).resolve().parents[1] / "contract"
+SHARED_CONTRACT_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "contract"
 
 
 @pytest.fixture
@@ -21,8 +22,6 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def contract_dir() -> pathlib.Path:
-    if not CONTRACT_DIR.is_dir():
-        pytest.fail(f"contract messages not found at {CONTRACT_DIR}: shared/ must sit beside the repository")
     return CONTRACT_DIR
 
 
