@@ -64,10 +64,10 @@ import yaml  # noqa: E402
 from _common import machine, table, write_result  # noqa: E402
 
 from cv_analytics.aws import handlers, resources  # noqa: E402
-from cv_analytics.aws.bootstrap import bootstrap  # noqa: E402
-from cv_analytics.aws.metering import RequestCounter, RequestCounts  # noqa: E402
+from cv_analytics.deploy.bootstrap import bootstrap  # noqa: E402
+from cv_analytics.boto.metering import RequestCounter, RequestCounts  # noqa: E402
 from cv_analytics.client import AnalyticsClient  # noqa: E402
-from cv_analytics.config import ANALYTICS_QUEUE, Settings  # noqa: E402
+from cv_analytics.wiring import ANALYTICS_QUEUE, Settings  # noqa: E402
 from cv_analytics.queues.sqs import SQSQueueBackend  # noqa: E402
 from tests.aws_e2e.lambda_poller import EventSourceMapping, LambdaContext  # noqa: E402
 from tests.moto_server import REGION, moto_server  # noqa: E402

@@ -32,7 +32,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import machine, table, write_result  # noqa: E402
 
 from cv_analytics.client import AnalyticsClient  # noqa: E402
-from cv_analytics.config import Settings, open_queue, open_store  # noqa: E402
+from cv_analytics.wiring import Settings, open_queue, open_store  # noqa: E402
 from cv_analytics.events import QueryEvent, ResponseEvent, to_json  # noqa: E402
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "50000"))

@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from _common import machine, table, write_result  # noqa: E402
 
-from cv_analytics.config import Settings, open_queue  # noqa: E402
+from cv_analytics.wiring import Settings, open_queue  # noqa: E402
 from cv_analytics.events import QueryEvent, ResponseEvent, to_json  # noqa: E402
 from cv_analytics.queues.base import OutgoingMessage  # noqa: E402
 
@@ -27,7 +27,7 @@ BACKLOGS = [int(x) for x in os.environ.get("BENCH_BACKLOGS", "100000,1000000").s
 WORKER = textwrap.dedent(
     """
     import os, resource, sys, time
-    from cv_analytics.config import Settings, open_queue, open_store
+    from cv_analytics.wiring import Settings, open_queue, open_store
     from cv_analytics.processor import Worker
 
     def rss_mb():

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .config import ANALYTICS_QUEUE, Settings, open_queue, open_store
+from .wiring import ANALYTICS_QUEUE, Settings, open_queue, open_store
 from .events import MAX_EVENT_BYTES
 from .exceptions import CVAnalyticsError
 from .queues.base import MAX_BATCH_SIZE, OutgoingMessage

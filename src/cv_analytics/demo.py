@@ -19,7 +19,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .config import Settings, open_queue, open_store
+from .wiring import Settings, open_queue, open_store
 from .stores.base import Store
 from .stores.models import InteractionStatus
 

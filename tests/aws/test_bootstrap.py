@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from cv_analytics.aws import resources
-from cv_analytics.aws.bootstrap import AwsClients, bootstrap
+from cv_analytics.deploy import resources
+from cv_analytics.deploy.bootstrap import AwsClients, bootstrap
 from cv_analytics.aws.cli import aws_app
-from cv_analytics.aws.resources import QUEUES, TABLES
-from cv_analytics.config import Settings
+from cv_analytics.deploy.resources import QUEUES, TABLES
+from cv_analytics.wiring import Settings
 from cv_analytics.exceptions import ConfigurationError
 
 #: API calls that change something: none may happen on a second run.

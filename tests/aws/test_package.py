@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 from typer.testing import CliRunner
 
 from cv_analytics.aws.cli import aws_app
-from cv_analytics.aws.package import build_package, installed_pins, runtime_requirements, sha256_of
+from cv_analytics.deploy.package import build_package, installed_pins, runtime_requirements, sha256_of
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 SOURCE = REPO / "src" / "cv_analytics"
@@ -80,7 +80,7 @@ def test_the_zip_holds_the_cv_analytics_sources_at_its_root(names: set[str]) -> 
         for path in SOURCE.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
-    assert {"cv_analytics/__init__.py", "cv_analytics/events.py", "cv_analytics/aws/resources.py"} <= names
+    assert {"cv_analytics/__init__.py", "cv_analytics/events.py", "cv_analytics/deploy/resources.py"} <= names
     assert sources <= names
     if (SOURCE / "aws" / "handlers.py").exists():  # written by another part of the work
         assert "cv_analytics/aws/handlers.py" in names

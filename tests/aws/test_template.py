@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from cv_analytics.aws import resources
-from cv_analytics.aws.resources import FUNCTIONS, QUEUES, TABLES, FunctionSpec, QueueSpec, TableSpec
+from cv_analytics.deploy import resources
+from cv_analytics.deploy.resources import FUNCTIONS, QUEUES, TABLES, FunctionSpec, QueueSpec, TableSpec
 
 from .conftest import TEMPLATE_PATH
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from cv_analytics.aws.metering import RequestCounter
+from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
 from cv_analytics.queues.sqs import SQSQueueBackend
 from cv_analytics.stores.dynamodb import DynamoDBStore

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import boto3
 
-from cv_analytics.aws import resources
+from cv_analytics.deploy import resources
 from cv_analytics.clock import Clock
 from cv_analytics.queues.base import Queue, QueueConfig
 from cv_analytics.queues.sqs import SQSQueueBackend
@@ -168,7 +168,7 @@ class SQSQueueEnv:
 
 
 def create_tables(endpoint: str, prefix: str = "test") -> dict[str, str]:
-    """The store's tables, as :mod:`cv_analytics.aws.resources` describes them; returns key → name."""
+    """The store's tables, as :mod:`cv_analytics.deploy.resources` describes them; returns key → name."""
     client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
     for spec in resources.TABLES:
         client.create_table(**spec.create_table_request(prefix))

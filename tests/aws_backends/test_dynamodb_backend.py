@@ -14,9 +14,9 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from cv_analytics.aws.metering import RequestCounter
+from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
-from cv_analytics.config import Settings, open_store
+from cv_analytics.wiring import Settings, open_store
 from cv_analytics.events import EventType, QueryEvent, ResponseEvent
 from cv_analytics.exceptions import StoreError, StoreUnavailableError
 from cv_analytics.stores.dynamodb import DynamoDBStore

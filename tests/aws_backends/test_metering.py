@@ -6,8 +6,8 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from cv_analytics.aws.clients import client_config
-from cv_analytics.aws.metering import RequestCounter, RequestCounts
+from cv_analytics.boto.clients import client_config
+from cv_analytics.boto.metering import RequestCounter, RequestCounts
 from tests.moto_server import REGION
 
 

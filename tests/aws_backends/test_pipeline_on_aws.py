@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import boto3
 
-from cv_analytics.aws.bootstrap import bootstrap
-from cv_analytics.config import Settings, open_queue, open_store
+from cv_analytics.deploy.bootstrap import bootstrap
+from cv_analytics.wiring import Settings, open_queue, open_store
 from cv_analytics.events import parse_event
 from cv_analytics.processor.worker import Worker
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE

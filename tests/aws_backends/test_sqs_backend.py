@@ -13,8 +13,8 @@ from typing import Any
 import boto3
 import pytest
 
-from cv_analytics.aws.metering import RequestCounter
-from cv_analytics.config import Settings, open_queue
+from cv_analytics.boto.metering import RequestCounter
+from cv_analytics.wiring import Settings, open_queue
 from cv_analytics.exceptions import MessageTooLargeError, QueueNotFoundError, QueueUnavailableError
 from cv_analytics.queues.base import (
     FAILURE_REASON_ATTRIBUTE,

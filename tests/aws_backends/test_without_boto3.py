@@ -19,9 +19,9 @@ def test_an_aws_backend_without_boto3_raises_missing_dependency_with_the_install
         f"""
         import sys
         sys.modules["boto3"] = None  # as if not installed: importing it raises ImportError
-        from cv_analytics.config import Settings, {opener}
+        from cv_analytics.wiring import Settings, {opener}
         from cv_analytics.exceptions import MissingDependencyError
-        import cv_analytics.aws.metering  # the request counter needs no boto3
+        import cv_analytics.boto.metering  # the request counter needs no boto3
         try:
             {opener}(Settings.from_env({{"{variable}": "{url}"}}))
         except MissingDependencyError as exc:

@@ -17,10 +17,10 @@ import boto3
 import pytest
 
 from cv_analytics.aws import handlers
-from cv_analytics.aws.bootstrap import bootstrap
-from cv_analytics.aws.metering import RequestCounter
+from cv_analytics.deploy.bootstrap import bootstrap
+from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.client import AnalyticsClient
-from cv_analytics.config import Settings, open_queue
+from cv_analytics.wiring import Settings, open_queue
 from tests.moto_server import REGION
 
 from .lambda_poller import EventSourceMapping

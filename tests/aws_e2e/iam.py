@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from cv_analytics.aws.metering import RequestCounts
+from cv_analytics.boto.metering import RequestCounts
 
 TEMPLATE = pathlib.Path(__file__).resolve().parents[2] / "infra" / "template.yaml"
 

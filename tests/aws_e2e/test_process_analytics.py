@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from cv_analytics.aws import handlers
-from cv_analytics.aws.metering import RequestCounter
+from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
-from cv_analytics.config import open_store
+from cv_analytics.wiring import open_store
 from cv_analytics.events import MatchType, parse_event
 from cv_analytics.exceptions import QueueNotFoundError
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from cv_analytics.config import Settings
+from cv_analytics.wiring import Settings
 from cv_analytics.exceptions import ReportDeliveryError
 from cv_analytics.reporting.builder import build_report
 from cv_analytics.reporting.delivery import OutgoingReport, build_message, open_deliverer

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from cv_analytics.aws import handlers
-from cv_analytics.aws.metering import RequestCounter
+from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
-from cv_analytics.config import open_store
+from cv_analytics.wiring import open_store
 from cv_analytics.exceptions import ConfigurationError, ReportDeliveryError
 
 from . import iam

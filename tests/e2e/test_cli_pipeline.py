@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from cv_analytics.config import Settings, open_queue, open_store
+from cv_analytics.wiring import Settings, open_queue, open_store
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE
 from cv_analytics.stores.models import InteractionStatus
 

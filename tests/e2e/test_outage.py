@@ -8,7 +8,7 @@ import time
 import pytest
 
 from cv_analytics.client import AnalyticsClient
-from cv_analytics.config import Settings, open_queue, open_store
+from cv_analytics.wiring import Settings, open_queue, open_store
 from cv_analytics.processor import Worker
 from cv_analytics.stores.models import InteractionStatus
 

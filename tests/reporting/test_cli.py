@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cv_analytics.cli import app
 from cv_analytics.clock import ManualClock
-from cv_analytics.config import Settings, open_store
+from cv_analytics.wiring import Settings, open_store
 from cv_analytics.reporting.weeks import last_complete_week
 
 from . import dataset, smtp_server

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cv_analytics.config import Settings
+from cv_analytics.wiring import Settings
 from cv_analytics.exceptions import ConfigurationError, ReportDeliveryError
 from cv_analytics.reporting.delivery import (
     DeliveryStatus,

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..exceptions import CVAnalyticsError
-from . import resources
+from ..deploy import resources
 
 aws_app = typer.Typer(
     name="aws",
@@ -51,7 +51,7 @@ def bootstrap_command(
     """
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .bootstrap import bootstrap, default_session, export_lines
+    from ..deploy.bootstrap import bootstrap, default_session, export_lines
 
     endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
     try:
@@ -89,7 +89,7 @@ def package_command(
     ] = True,
 ) -> None:
     """Build the Lambda deployment zip (cv_analytics and its dependencies for Python 3.12 on x86_64)."""
-    from .package import build_package, suggested_key
+    from ..deploy.package import build_package, suggested_key
 
     _console.print("installing dependencies for Lambda (python3.12, manylinux2014_x86_64) with pip...")
     try:

@@ -67,7 +67,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..clock import Clock, SystemClock
-from ..config import PREFIX, Settings
+from ..wiring import PREFIX, Settings
 from ..exceptions import ConfigurationError, CVAnalyticsError
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
     from ..queues.sqs import SQSQueue, SQSQueueBackend
     from ..reporting.delivery import Deliverer
     from ..stores.base import Store
-    from .metering import RequestCounter
+    from ..boto.metering import RequestCounter
 
 __all__ = ["configure", "process_analytics", "reset", "weekly_report"]
 
@@ -147,7 +147,7 @@ class _ProcessorState:
 
     def __init__(self, overrides: _Overrides) -> None:
         # Imported here, not at module level: they pull in boto3 and pydantic.
-        from ..config import open_store
+        from ..wiring import open_store
         from ..queues.sqs import SQSQueueBackend
 
         self.settings = overrides.settings()
@@ -172,7 +172,7 @@ class _ProcessorState:
             if source_arn:
                 queue = self.backend.queue_by_url(self._url_of(source_arn))
             else:
-                from ..config import ANALYTICS_QUEUE
+                from ..wiring import ANALYTICS_QUEUE
 
                 queue = self.backend.queue(ANALYTICS_QUEUE)
             self._queues[key] = queue
@@ -201,7 +201,7 @@ class _ReporterState:
     """What one container's reporter invocations share."""
 
     def __init__(self, overrides: _Overrides) -> None:
-        from ..config import open_store
+        from ..wiring import open_store
 
         self.settings = overrides.settings()
         self.clock: Clock = overrides.clock or SystemClock()

@@ -164,7 +164,7 @@ class AnalyticsClient:
         if max_buffer < batch_size:
             raise ValueError(f"max_buffer must hold at least one batch ({batch_size}), got {max_buffer}")
         if spool_dir is None:
-            from ..config import Settings
+            from ..wiring import Settings
 
             spool_dir = Settings.from_env().spool_dir
         self.spool_dir = os.fspath(spool_dir)
@@ -446,7 +446,7 @@ _default_lock = threading.Lock()
 
 
 def _client_from_environment(**options: Any) -> AnalyticsClient:
-    from ..config import Settings, open_queue
+    from ..wiring import Settings, open_queue
 
     settings = Settings.from_env()
     options.setdefault("spool_dir", settings.spool_dir)

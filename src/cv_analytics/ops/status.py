@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..config import ANALYTICS_QUEUE, Settings, open_queue_backend, open_store
+from ..wiring import ANALYTICS_QUEUE, Settings, open_queue_backend, open_store
 from ..queues.base import Queue, QueueAttributes
 
 

@@ -75,7 +75,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..aws.clients import (
+from ..boto.clients import (
     MAX_ATTEMPTS,
     BotoCoreError,
     ClientError,
@@ -112,8 +112,8 @@ from .base import (
 if TYPE_CHECKING:
     import boto3
 
-    from ..aws.metering import RequestCounter
-    from ..config import Settings
+    from ..boto.metering import RequestCounter
+    from ..wiring import Settings
 
 __all__ = ["SQSQueue", "SQSQueueBackend"]
 
@@ -152,7 +152,7 @@ class SQSQueueBackend(QueueBackend):
     ``create_missing`` a missing queue is created with its dead-letter queue
     ``<name>-dlq``, as the embedded backend does; otherwise a missing queue
     raises :class:`~cv_analytics.exceptions.QueueNotFoundError`.
-    ``request_counter`` counts every request (:mod:`cv_analytics.aws.metering`).
+    ``request_counter`` counts every request (:mod:`cv_analytics.boto.metering`).
     """
 
     def __init__(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ..clock import SystemClock
-from ..config import PREFIX, Settings, open_store
+from ..wiring import PREFIX, Settings, open_store
 from ..exceptions import ConfigurationError, CVAnalyticsError, ReportDeliveryError
 from .builder import build_report
 from .delivery import (

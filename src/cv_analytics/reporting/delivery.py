@@ -24,7 +24,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
 from ..clock import Clock, now_ms
-from ..config import PREFIX, Settings
+from ..wiring import PREFIX, Settings
 from ..exceptions import ConfigurationError, ReportDeliveryError
 from ..stores.models import ReportDelivery
 from .builder import build_report

@@ -26,14 +26,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..config import PREFIX, Settings
+from ..wiring import PREFIX, Settings
 from ..exceptions import ReportDeliveryError
 from .delivery import OutgoingReport
 
 if TYPE_CHECKING:
     import boto3
 
-    from ..aws.metering import RequestCounter
+    from ..boto.metering import RequestCounter
 
 __all__ = ["SESDeliverer"]
 
@@ -89,7 +89,7 @@ class SESDeliverer:
 
     def deliver(self, outgoing: OutgoingReport) -> None:
         """Send ``outgoing.mime``; raises :class:`ReportDeliveryError` with the remedy when SES refuses."""
-        from ..aws.clients import BotoCoreError, ClientError, describe
+        from ..boto.clients import BotoCoreError, ClientError, describe
 
         request: dict[str, Any] = {
             # Source and Destinations are the envelope; the From/To headers inside the MIME are what readers see.
@@ -166,7 +166,7 @@ def make_ses_client(
 ) -> Any:
     """A boto3 SES (v1) client configured as the queue and store clients are (timeouts, standard retries)."""
     # imported here: aws.clients needs boto3, which an embedded install (SMTP or files only) lacks
-    from ..aws.clients import client_config, make_client
+    from ..boto.clients import client_config, make_client
 
     return make_client(
         "ses",

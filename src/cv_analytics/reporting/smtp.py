@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..config import PREFIX
+from ..wiring import PREFIX
 from ..exceptions import ConfigurationError, ReportDeliveryError
 from .delivery import OutgoingReport
 

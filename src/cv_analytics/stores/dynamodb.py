@@ -1,6 +1,6 @@
 """The DynamoDB store backend, through boto3.
 
-Tables (names and keys from :mod:`cv_analytics.aws.resources`, on-demand billing):
+Tables (names and keys from :mod:`cv_analytics.deploy.resources`, on-demand billing):
 
 ``events`` (``<prefix>-query-events``, key ``requestId``)
     Events waiting for their counterpart. One item per correlation id holds
@@ -54,7 +54,7 @@ Costs: reads the hot path makes are key lookups (``BatchGetItem``,
 ``iter_interactions()`` without a week scan a table, which is for operations
 and the periodic sweep, not for the request path. Every call asks for
 ``ReturnConsumedCapacity=TOTAL``, which a
-:class:`~cv_analytics.aws.metering.RequestCounter` adds up.
+:class:`~cv_analytics.boto.metering.RequestCounter` adds up.
 """
 
 from __future__ import annotations
@@ -70,8 +70,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..aws import resources
-from ..aws.clients import (
+from ..deploy import resources
+from ..boto.clients import (
     MAX_ATTEMPTS,
     ClientError,
     client_config,
@@ -96,8 +96,8 @@ from .models import (
 if TYPE_CHECKING:
     import boto3
 
-    from ..aws.metering import RequestCounter
-    from ..config import Settings
+    from ..boto.metering import RequestCounter
+    from ..wiring import Settings
 
 __all__ = ["DynamoDBStore"]
 
@@ -132,7 +132,7 @@ class DynamoDBStore(Store):
     """Store backend on three DynamoDB tables (see the module docstring).
 
     ``tables`` maps ``events``, ``interactions`` and ``reports`` to table
-    names; missing keys default to the names :mod:`cv_analytics.aws.resources`
+    names; missing keys default to the names :mod:`cv_analytics.deploy.resources`
     gives them with the default prefix (``cv-analytics-query-events``...).
     """
 

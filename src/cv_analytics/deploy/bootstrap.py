@@ -1,7 +1,7 @@
 """Create the queues and tables directly through boto3, without CloudFormation.
 
 For a local AWS emulator (moto, LocalStack) or a quick start in a real account.
-It creates exactly what :mod:`cv_analytics.aws.resources` describes (and so
+It creates exactly what :mod:`cv_analytics.deploy.resources` describes (and so
 what ``infra/template.yaml`` deploys), minus the Lambda functions, schedule and
 alarms, which only the stack provides.
 
@@ -71,7 +71,7 @@ class AwsClients:
     def from_session(cls, session: boto3.Session, *, endpoint_url: str | None = None) -> AwsClients:
         """Clients from ``session``, configured as the backends' are (timeouts, retries);
         ``endpoint_url`` overrides ``AWS_ENDPOINT_URL`` (which boto3 reads itself)."""
-        from .clients import make_client
+        from ..boto.clients import make_client
 
         return cls(
             sqs=make_client("sqs", session=session, endpoint_url=endpoint_url),

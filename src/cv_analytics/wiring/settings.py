@@ -1,11 +1,9 @@
-"""Configuration from the environment, and the one place backends are chosen.
+"""Settings: everything configurable, read from the environment in this one place.
 
-Backends are picked by URL: ``sqlite:///path/to/file.db`` for the embedded
-queue or store, ``sqs://`` for Amazon SQS (queue URLs from ``AWS_SQS_URL`` and
-the jobs variables), ``dynamodb://`` for DynamoDB (table names from
-``CV_ANALYTICS_*_TABLE``). With nothing set, everything runs embedded under
-``./cv-analytics-data/``. Backend modules are imported here and nowhere above
-the seams, lazily, so the embedded install needs no AWS SDK.
+Nothing below the wiring reads the environment: parts and backends take plain
+arguments, and :mod:`cv_analytics.wiring.backends` turns these settings into
+queues, stores and deliverers. With nothing set, everything runs embedded
+under ``./cv-analytics-data/``.
 """
 
 from __future__ import annotations
@@ -14,15 +12,8 @@ import os
 import pathlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-from urllib.parse import urlparse
 
-from .clock import Clock
-from .exceptions import ConfigurationError, MissingDependencyError
-
-if TYPE_CHECKING:
-    from .queues.base import Queue, QueueBackend, QueueConfig
-    from .stores.base import Store
+from ..exceptions import ConfigurationError
 
 PREFIX = "CV_ANALYTICS_"
 DEFAULT_DATA_DIR = "cv-analytics-data"
@@ -48,6 +39,11 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
 
 
+def _optional_float(env: Mapping[str, str], name: str) -> float | None:
+    raw = (env.get(name) or "").strip()
+    return None if not raw else _float(env, name, 0.0)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything configurable, read once from the environment by :meth:`from_env`."""
@@ -66,6 +62,9 @@ class Settings:
     pending_ttl_seconds: float = 7 * 24 * 3600.0
     #: embedded analytics queue: how long a received message stays hidden before redelivery
     visibility_timeout_seconds: float = 30.0
+    #: seconds between orphan sweeps (the embedded worker, and each Lambda container)
+    sweep_interval_seconds: float | None = None
+    #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -97,6 +96,7 @@ class Settings:
             orphan_timeout_seconds=_float(env, f"{PREFIX}ORPHAN_TIMEOUT", 900.0),
             pending_ttl_seconds=_float(env, f"{PREFIX}PENDING_TTL", 7 * 24 * 3600.0),
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", 30.0),
+            sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             env=env,
         )
 
@@ -107,70 +107,3 @@ class Settings:
     @property
     def reports_dir(self) -> pathlib.Path:
         return self.data_dir / "reports"
-
-
-def _sqlite_path(url: str) -> pathlib.Path:
-    parsed = urlparse(url)
-    # sqlite:///relative/or/absolute — everything after the third slash is the path
-    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
-    if not path:
-        raise ConfigurationError(f"{url!r} names no file: use sqlite:///path/to/file.db")
-    return pathlib.Path(path)
-
-
-def open_queue_backend(settings: Settings, *, clock: Clock | None = None) -> QueueBackend:
-    """The queue backend the settings name."""
-    scheme = urlparse(settings.queue_url).scheme
-    if scheme == "sqlite":
-        from .queues.sqlite import SQLiteQueueBackend
-
-        return SQLiteQueueBackend(_sqlite_path(settings.queue_url), **({"clock": clock} if clock else {}))
-    if scheme == "sqs":
-        try:
-            from .queues.sqs import SQSQueueBackend
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"the sqs backend needs boto3: pip install 'cv-analytics[aws]' ({exc})"
-            ) from exc
-        return SQSQueueBackend.from_settings(settings)
-    raise ConfigurationError(
-        f"unknown queue URL {settings.queue_url!r}: use sqlite:///path.db or sqs:// "
-        f"(set {PREFIX}QUEUE_URL or AWS_SQS_URL)"
-    )
-
-
-def open_queue(
-    settings: Settings, name: str = ANALYTICS_QUEUE, config: QueueConfig | None = None, *, clock: Clock | None = None
-) -> Queue:
-    """One named queue (``analytics``, ``jobs-request``, ``jobs-response``)."""
-    if config is None:
-        from .queues.base import JOBS_QUEUE_CONFIG, QueueConfig
-
-        config = (
-            QueueConfig(visibility_timeout=settings.visibility_timeout_seconds)
-            if name == ANALYTICS_QUEUE
-            else JOBS_QUEUE_CONFIG
-        )
-    return open_queue_backend(settings, clock=clock).queue(name, config)
-
-
-def open_store(settings: Settings, *, clock: Clock | None = None) -> Store:
-    """The store the settings name."""
-    scheme = urlparse(settings.store_url).scheme
-    if scheme == "sqlite":
-        from .stores.sqlite import SQLiteStore
-
-        return SQLiteStore(
-            _sqlite_path(settings.store_url), clock=clock, pending_ttl_seconds=settings.pending_ttl_seconds
-        )
-    if scheme == "dynamodb":
-        try:
-            from .stores.dynamodb import DynamoDBStore
-        except ImportError as exc:
-            raise MissingDependencyError(
-                f"the dynamodb backend needs boto3: pip install 'cv-analytics[aws]' ({exc})"
-            ) from exc
-        return DynamoDBStore.from_settings(settings, clock=clock)
-    raise ConfigurationError(
-        f"unknown store URL {settings.store_url!r}: use sqlite:///path.db or dynamodb:// (set {PREFIX}STORE_URL)"
-    )

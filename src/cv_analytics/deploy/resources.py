@@ -2,7 +2,7 @@
 
 Queue names and attributes, table names and key schemas, the Lambda functions'
 settings and the environment variables that carry resource names to the code
-live here. :mod:`cv_analytics.aws.bootstrap` creates resources from these
+live here. :mod:`cv_analytics.deploy.bootstrap` creates resources from these
 descriptions, and a test checks that ``infra/template.yaml`` (the
 CloudFormation stack) declares exactly the same ones, so the two ways of
 standing up AWS cannot drift apart.
@@ -194,7 +194,7 @@ class FunctionSpec:
     output_key: str
     memory_mb: int = 512
     runtime: str = "python3.12"
-    #: The package is built for this architecture (see :mod:`cv_analytics.aws.package`).
+    #: The package is built for this architecture (see :mod:`cv_analytics.deploy.package`).
     architecture: str = "x86_64"
     environment: tuple[str, ...] = field(default=())
 

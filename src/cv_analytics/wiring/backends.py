@@ -1,0 +1,164 @@
+"""Settings -> backends: the one place that imports queue and store backends.
+
+Backends are picked by URL: ``sqlite:///path/to/file.db`` for the embedded
+queue or store, ``sqs://`` for Amazon SQS (queue URLs from ``AWS_SQS_URL`` and
+the jobs variables), ``dynamodb://`` for DynamoDB (table names from
+``CV_ANALYTICS_*_TABLE``). Backend modules are imported lazily, so the
+embedded install needs no AWS SDK.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from ..clock import Clock
+from ..exceptions import ConfigurationError, MissingDependencyError
+from .settings import ANALYTICS_QUEUE, PREFIX, Settings
+
+if TYPE_CHECKING:
+    from ..boto.metering import RequestCounter
+    from ..queues.base import Queue, QueueBackend, QueueConfig
+    from ..stores.base import Store
+
+
+def _sqlite_path(url: str) -> pathlib.Path:
+    parsed = urlparse(url)
+    # sqlite:///relative/or/absolute — everything after the third slash is the path
+    path = url[len("sqlite:///") :] if url.startswith("sqlite:///") else parsed.path
+    if not path:
+        raise ConfigurationError(f"{url!r} names no file: use sqlite:///path/to/file.db")
+    return pathlib.Path(path)
+
+
+def _needs_boto3(what: str, exc: ImportError) -> MissingDependencyError:
+    return MissingDependencyError(f"the {what} backend needs boto3: pip install 'cv-analytics[aws]' ({exc})")
+
+
+def open_queue_backend(
+    settings: Settings, *, clock: Clock | None = None, request_counter: RequestCounter | None = None
+) -> QueueBackend:
+    """The queue backend the settings name (a new one: use :class:`Wiring` to share one)."""
+    scheme = urlparse(settings.queue_url).scheme
+    if scheme == "sqlite":
+        from ..queues.sqlite import SQLiteQueueBackend
+
+        return SQLiteQueueBackend(_sqlite_path(settings.queue_url), **({"clock": clock} if clock else {}))
+    if scheme == "sqs":
+        try:
+            from ..queues.sqs import SQSQueueBackend
+        except ImportError as exc:
+            raise _needs_boto3("sqs", exc) from exc
+        return SQSQueueBackend(
+            queue_urls=settings.sqs_queue_urls,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            request_counter=request_counter,
+            clock=clock,
+        )
+    raise ConfigurationError(
+        f"unknown queue URL {settings.queue_url!r}: use sqlite:///path.db or sqs:// "
+        f"(set {PREFIX}QUEUE_URL or AWS_SQS_URL)"
+    )
+
+
+def queue_config(settings: Settings, name: str) -> QueueConfig | None:
+    """The configuration a named queue is opened with (``None``: the backend's preset)."""
+    from ..queues.base import JOBS_QUEUE_CONFIG, QueueConfig
+
+    if name == ANALYTICS_QUEUE:
+        return QueueConfig(visibility_timeout=settings.visibility_timeout_seconds)
+    return JOBS_QUEUE_CONFIG
+
+
+def open_store(
+    settings: Settings, *, clock: Clock | None = None, request_counter: RequestCounter | None = None
+) -> Store:
+    """The store the settings name (a new one: use :class:`Wiring` to share one)."""
+    scheme = urlparse(settings.store_url).scheme
+    if scheme == "sqlite":
+        from ..stores.sqlite import SQLiteStore
+
+        return SQLiteStore(
+            _sqlite_path(settings.store_url), clock=clock, pending_ttl_seconds=settings.pending_ttl_seconds
+        )
+    if scheme == "dynamodb":
+        try:
+            from ..stores.dynamodb import DynamoDBStore
+        except ImportError as exc:
+            raise _needs_boto3("dynamodb", exc) from exc
+        return DynamoDBStore(
+            settings.dynamodb_tables,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            clock=clock,
+            pending_ttl_seconds=settings.pending_ttl_seconds,
+            request_counter=request_counter,
+        )
+    raise ConfigurationError(
+        f"unknown store URL {settings.store_url!r}: use sqlite:///path.db or dynamodb:// (set {PREFIX}STORE_URL)"
+    )
+
+
+class Wiring:
+    """One process's backends, made on first use from ``settings`` and shared.
+
+    Every queue of one backend shares its connections (and the clock); the
+    store is made once. :meth:`close` releases them.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Clock | None = None,
+        request_counter: RequestCounter | None = None,
+    ) -> None:
+        self.settings = settings or Settings.from_env()
+        self.clock = clock
+        self.request_counter = request_counter
+        self._queue_backend: QueueBackend | None = None
+        self._queues: dict[str, Queue] = {}
+        self._store: Store | None = None
+
+    @property
+    def queue_backend(self) -> QueueBackend:
+        if self._queue_backend is None:
+            self._queue_backend = open_queue_backend(
+                self.settings, clock=self.clock, request_counter=self.request_counter
+            )
+        return self._queue_backend
+
+    def queue(self, name: str = ANALYTICS_QUEUE) -> Queue:
+        """A named queue (``analytics``, ``jobs-request``, ``jobs-response``), opened once."""
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = self._queues[name] = self.queue_backend.queue(name, queue_config(self.settings, name))
+        return queue
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings, clock=self.clock, request_counter=self.request_counter)
+        return self._store
+
+    def close(self) -> None:
+        for closable in (self._queue_backend, self._store):
+            if closable is not None:
+                closable.close()
+        self._queue_backend = self._store = None
+        self._queues.clear()
+
+    def __enter__(self) -> Wiring:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def open_queue(
+    settings: Settings, name: str = ANALYTICS_QUEUE, config: QueueConfig | None = None, *, clock: Clock | None = None
+) -> Queue:
+    """One named queue on a backend of its own (callers that keep several use :class:`Wiring`)."""
+    return open_queue_backend(settings, clock=clock).queue(name, config or queue_config(settings, name))
