@@ -41,7 +41,20 @@ the events: during an outage, and during a burst that would overflow the buffer.
 Counters (:meth:`AnalyticsClient.stats`) say what happened to every event:
 ``sent``, ``spooled`` (written to disk, to be replayed), ``dropped`` (buffer or
 spool bound reached), ``failed`` (the queue can never accept it: too large),
-``invalid`` (not a valid event), ``retries``, and ``buffered`` right now.
+``invalid`` (not a valid event), ``retries``, and ``buffered`` right now; also
+``seconds_timestamps`` (timestamps given in seconds, converted to milliseconds) and
+``dropped_fields`` (optional fields out of range dropped from events that were kept).
+
+One bad event costs at most itself: whatever fails while validating or encoding
+it (even a ``RecursionError`` from a deeply nested ``metadata``) counts it as
+``invalid``, and the other events go on; ``flush()`` reports success only once
+every event logged before it is sent, spooled, or counted as dropped/invalid/failed.
+
+Exit and SIGTERM: at interpreter exit, and on SIGTERM when the application has
+not installed a handler of its own (see :func:`install_sigterm_drain`), each
+client sends what it can within ``shutdown_timeout`` (5 s) and spools the rest
+to ``spool_dir``, where the next client, or ``cv-analytics spool replay``
+(:func:`~cv_analytics.client.replay_spool`), sends it.
 """
 
 from __future__ import annotations
@@ -51,12 +64,13 @@ import datetime as dt
 import logging
 import os
 import random
+import signal
 import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, SystemClock
@@ -91,6 +105,10 @@ class ClientStats:
     buffered: int
     #: bytes in the spool directory (other processes' segments as of the last scan)
     spool_bytes: int
+    #: events whose timestamp was given in seconds and converted to milliseconds
+    seconds_timestamps: int = 0
+    #: optional fields dropped (out of their documented range), by dotted wire name
+    dropped_fields: Mapping[str, int] = field(default_factory=dict)
 
 
 class AnalyticsClient:
@@ -124,8 +142,10 @@ class AnalyticsClient:
         spool_segment_bytes: size at which a new spool segment file is started.
         backoff_base, backoff_max: seconds; retry *n* waits a uniformly random
             time in ``[0, min(backoff_max, backoff_base * 2**(n-1))]`` ("full jitter").
-        shutdown_timeout: seconds the exit hook spends sending before it spools the rest.
+        shutdown_timeout: seconds the exit hook (and SIGTERM) spends sending before it spools the rest.
         clock: time source for event timestamps and backoff (tests pass a ManualClock).
+        deadline_clock: time source of the real-time bounds of ``flush``/``close`` and the
+            sender's close deadline (the real clock unless a test drives them).
         rng: random source for the jitter.
 
     Create one per process and share it (:func:`get_client`): each client owns a
@@ -148,6 +168,7 @@ class AnalyticsClient:
         backoff_max: float = 30.0,
         shutdown_timeout: float = 5.0,
         clock: Clock | None = None,
+        deadline_clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if isinstance(queue, Queue):
@@ -164,9 +185,7 @@ class AnalyticsClient:
         if max_buffer < batch_size:
             raise ValueError(f"max_buffer must hold at least one batch ({batch_size}), got {max_buffer}")
         if spool_dir is None:
-            from ..config import Settings
-
-            spool_dir = Settings.from_env().spool_dir
+            spool_dir = _environment_defaults().spool_dir
         self.spool_dir = os.fspath(spool_dir)
         self._options: dict[str, Any] = {
             "max_spool_bytes": max_spool_bytes,
@@ -181,6 +200,7 @@ class AnalyticsClient:
             "backoff_max": backoff_max,
         }
         self._clock = clock or SystemClock()
+        self._deadline_clock = deadline_clock or SystemClock()
         # time.time directly when the clock is the real one: a method call less per event
         self._now: Callable[[], float] = time.time if type(self._clock) is SystemClock else self._clock.now
         self._rng = rng or random.Random()
@@ -189,6 +209,7 @@ class AnalyticsClient:
         self.shutdown_timeout = shutdown_timeout
         self._setup_process_state()
         _live_clients.add(self)
+        install_sigterm_drain()
 
     def _setup_process_state(self) -> None:
         """Everything a process must not share with its parent: buffer, locks, sender."""
@@ -352,6 +373,7 @@ class AnalyticsClient:
                     self._open_queue,
                     spool_dir=self.spool_dir,
                     clock=self._clock,
+                    deadline_clock=self._deadline_clock,
                     rng=self._rng,
                     buffer_drops=lambda: self._buffer_drops,
                     **self._options,
@@ -424,6 +446,8 @@ class AnalyticsClient:
             retries=c.retries if c else 0,
             buffered=len(self._buffer),
             spool_bytes=sender.spool_bytes if sender is not None else 0,
+            seconds_timestamps=c.seconds_timestamps if c else 0,
+            dropped_fields=dict(c.dropped_fields) if c else {},
         )
 
     def _after_fork_in_child(self) -> None:
@@ -445,12 +469,25 @@ _default: AnalyticsClient | None = None
 _default_lock = threading.Lock()
 
 
-def _client_from_environment(**options: Any) -> AnalyticsClient:
+@dataclass(frozen=True)
+class _EnvironmentDefaults:
+    queue_factory: Callable[[], Queue]
+    spool_dir: str
+
+
+def _environment_defaults() -> _EnvironmentDefaults:
+    """The analytics queue and spool directory the environment names: the one place the
+    client reads configuration (the lead redirects this to the wiring package)."""
     from ..config import Settings, open_queue
 
     settings = Settings.from_env()
-    options.setdefault("spool_dir", settings.spool_dir)
-    return AnalyticsClient(lambda: open_queue(settings), **options)  # opened on the sender thread
+    return _EnvironmentDefaults(lambda: open_queue(settings), os.fspath(settings.spool_dir))
+
+
+def _client_from_environment(**options: Any) -> AnalyticsClient:
+    defaults = _environment_defaults()
+    options.setdefault("spool_dir", defaults.spool_dir)
+    return AnalyticsClient(defaults.queue_factory, **options)  # opened on the sender thread
 
 
 def configure(queue: QueueOrFactory | None = None, **options: Any) -> AnalyticsClient:
@@ -502,6 +539,52 @@ def _after_fork_in_child() -> None:
     _default_lock = threading.Lock()
     for client in list(_live_clients):
         client._after_fork_in_child()
+
+
+def _drain_then_default(signum: int, frame: Any) -> None:
+    # Python's default SIGTERM ends the process without atexit hooks: drain first, then
+    # let the default action end it (its exit status says "terminated by SIGTERM")
+    _close_all_at_exit()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+def _chained(previous: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
+    def drain_then_previous(signum: int, frame: Any) -> Any:
+        _close_all_at_exit()
+        return previous(signum, frame)
+
+    drain_then_previous._cv_analytics_drain = True  # type: ignore[attr-defined]
+    return drain_then_previous
+
+
+_drain_then_default._cv_analytics_drain = True  # type: ignore[attr-defined]
+
+
+def install_sigterm_drain() -> bool:
+    """Make SIGTERM drain (or spool) every client's buffer, as a normal exit does.
+
+    Called by every new client; only acts from the main thread (the only one
+    that may set handlers). With Python's default SIGTERM action it installs a
+    handler that closes the clients within their ``shutdown_timeout`` and then
+    re-delivers SIGTERM with the default action; with a Python handler the
+    application installed, it chains: drain, then call that handler; an ignored
+    SIGTERM (``SIG_IGN``), or a handler installed outside Python, is left alone.
+    A handler the application installs later replaces this one (its choice).
+    Returns whether a drain is now on SIGTERM.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        return False
+    previous = signal.getsignal(signal.SIGTERM)
+    if getattr(previous, "_cv_analytics_drain", False):
+        return True
+    if previous is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _drain_then_default)
+        return True
+    if callable(previous):
+        signal.signal(signal.SIGTERM, _chained(previous))
+        return True
+    return False  # SIG_IGN, or None: a handler not installed from Python
 
 
 atexit.register(_close_all_at_exit)
