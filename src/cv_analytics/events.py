@@ -326,6 +326,8 @@ def message_group_id(key: str) -> str:
 
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: One level of innermost pairs: a left-to-right pass that never rescans what it produced.
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 def check_nesting(raw: bytes | str) -> None:
@@ -346,7 +348,7 @@ def check_nesting(raw: bytes | str) -> None:
     for _ in range(MAX_NESTING_DEPTH):
         if not brackets:
             return
-        reduced = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        reduced = _INNERMOST_PAIR.sub(b"", brackets)
         if reduced == brackets:
             raise InvalidEventError("event body is not valid JSON: its brackets do not balance")
         brackets = reduced

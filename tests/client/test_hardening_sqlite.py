@@ -158,3 +158,37 @@ def test_a_spool_left_at_exit_is_shown_replayed_and_processed(tmp_path):
     assert cli("worker", "--drain", "--wait", "0").returncode == 0
     counts = SQLiteStore(data / "store.db").counts()
     assert counts.total_interactions == 50_000 and counts.pending_queries == 0
+
+
+def test_long_correlation_ids_reach_the_queue_as_two_events_each(tmp_path):
+    # issue 7 item 5: the client refused 120-256-character ids, and `send` made a query and
+    # its response share a deduplication id (one silently dropped)
+    db = tmp_path / "queues.db"
+    client = AnalyticsClient(lambda: open_queue(db), spool_dir=tmp_path / "spool", flush_interval=0.05)
+    ids = ["x" * 127, "y" * 200, "z" * 256, "z" * 255 + "w"]
+    for cid in ids:
+        client.log_query("Rust?", correlation_id=cid)  # no session: the long id is the group too
+        client.log_response(cid, "No.")
+    assert client.flush(timeout=30)
+    stats = client.stats()
+    assert (stats.sent, stats.invalid, stats.failed) == (8, 0, 0)
+    messages = drain(open_queue(db))
+    assert sorted((json.loads(m.body)["correlationId"], json.loads(m.body)["eventType"]) for m in messages) == sorted(
+        (cid, kind) for cid in ids for kind in ("query", "response")
+    )
+    assert all(len(m.dedup_id) <= 128 and len(m.group_id) <= 128 for m in messages)
+    assert client.close(timeout=10)
+
+
+def test_seconds_timestamps_from_the_client_are_converted_and_counted(tmp_path):
+    # issue 7 item 6: log_query(timestamp=time.time()) was filed under 1970-W04
+    db = tmp_path / "queues.db"
+    client = AnalyticsClient(lambda: open_queue(db), spool_dir=tmp_path / "spool", flush_interval=0.05)
+    client.log_query("Go?", timestamp=1_763_769_600.5)
+    client.log_query("Go?", timestamp=1_763_769_600)
+    client.log_query("Go?", timestamp=1_763_769_600_000_000)  # microseconds: refused, not filed in 57,000 AD
+    assert client.flush(timeout=30)
+    stats = client.stats()
+    assert (stats.sent, stats.seconds_timestamps, stats.invalid) == (2, 2, 1)
+    assert sorted(json.loads(m.body)["timestamp"] for m in drain(open_queue(db))) == [1_763_769_600_000, 1_763_769_600_500]
+    assert client.close(timeout=10)
