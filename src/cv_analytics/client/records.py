@@ -41,6 +41,7 @@ from ..events import (
     QueryEvent,
     ResponseEvent,
     check_nesting,
+    check_plausible,
     parse_event,
     to_json,
     to_wire,
@@ -186,7 +187,7 @@ def _validate_built(kind: str, wire: dict[str, Any]) -> QueryEvent | ResponseEve
     if len(text) <= MAX_EVENT_BYTES:
         check_nesting(text)
         try:
-            return _MODELS[kind].model_validate(wire, context=EDGE_CONTEXT)
+            return check_plausible(_MODELS[kind].model_validate(wire, context=EDGE_CONTEXT))
         except ValidationError:
             pass
     return parse_event(wire)
