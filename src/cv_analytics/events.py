@@ -540,6 +540,27 @@ def parse_event(body: str | bytes | dict[str, Any]) -> QueryEvent | ResponseEven
     return event
 
 
+def load_event(body: str | bytes) -> QueryEvent | ResponseEvent:
+    """Read back an event a store kept (written by :func:`to_json` after :func:`parse_event`).
+
+    Not the edge: no plausible-range or seconds rule and no leniency, so a row
+    stored before those rules loads as it was written (a store isolates one bad
+    row itself). Still bounded: the depth limit holds, and the only error is
+    :class:`InvalidEventError`.
+    """
+    raw = body.encode() if isinstance(body, str) else body
+    check_nesting(raw)
+    try:
+        return _EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise InvalidEventError(f"stored event is not valid JSON: {exc}") from exc
+        event_type = data.get("eventType") if isinstance(data, dict) else None
+        raise _strict_error(exc, str(event_type)) from exc
+
+
 def to_wire(event: QueryEvent | ResponseEvent) -> dict[str, Any]:
     """The current wire shape (camelCase), leaving out absent fields."""
     data = event.model_dump(mode="json", by_alias=True, exclude_none=True)

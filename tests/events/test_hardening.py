@@ -126,3 +126,13 @@ def test_required_fields_stay_strict_even_beside_a_bad_optional_one():
     with pytest.raises(InvalidEventError) as info:
         parse_event(json.dumps(body))  # no query text: the event is invalid, not repaired
     assert info.value.field == "query"
+
+
+def test_a_stored_event_loads_as_written_without_the_edges_rules_but_bounded():
+    from cv_analytics.events import load_event, to_json
+
+    old_row = to_json(QueryEvent(correlation_id="c", timestamp=1, query="q"))  # stored before the range rule
+    assert load_event(old_row).timestamp == 1
+    with pytest.raises(InvalidEventError, match="depth limit"):
+        load_event('{"eventType":"query","correlationId":"c","timestamp":1,"query":"q","metadata":{"x":'
+                   + nested_json(5000) + "}}")
