@@ -59,15 +59,12 @@ to ``spool_dir``, where the next client, or ``cv-analytics spool replay``
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import logging
 import os
 import random
-import signal
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -77,6 +74,7 @@ from ..clock import Clock, SystemClock
 from ..events import Performance, QueryEvent, ResponseEvent
 from ..queues.base import MAX_BATCH_SIZE, Queue
 from . import records
+from .lifecycle import install_sigterm_drain, live_clients
 from .sender import Control, Sender
 
 logger = logging.getLogger("cv_analytics.client")
@@ -208,7 +206,7 @@ class AnalyticsClient:
         self._batch_size = batch_size
         self.shutdown_timeout = shutdown_timeout
         self._setup_process_state()
-        _live_clients.add(self)
+        live_clients.add(self)
         install_sigterm_drain()
 
     def _setup_process_state(self) -> None:
@@ -417,7 +415,7 @@ class AnalyticsClient:
         self._accepting = False
         with self._start_lock:
             sender = self._sender
-        _live_clients.discard(self)
+        live_clients.discard(self)
         if sender is None:
             if self._buffer:  # logged but never started: start just to send or spool them
                 self._accepting = True
@@ -464,7 +462,6 @@ class AnalyticsClient:
 
 # -- one client per process ---------------------------------------------------------
 
-_live_clients: weakref.WeakSet[AnalyticsClient] = weakref.WeakSet()
 _default: AnalyticsClient | None = None
 _default_lock = threading.Lock()
 
@@ -524,70 +521,13 @@ def get_client() -> AnalyticsClient:
         return _default
 
 
-def _close_all_at_exit() -> None:
-    # Daemon threads are still running while atexit hooks run: drain within each
-    # client's bound, spool what is left rather than lose it.
-    for client in list(_live_clients):
-        try:
-            client.close(client.shutdown_timeout)
-        except Exception:  # an exit hook must not hide the program's own exit status
-            logger.exception("closing the analytics client at exit failed")
-
-
 def _after_fork_in_child() -> None:
     global _default_lock
     _default_lock = threading.Lock()
-    for client in list(_live_clients):
+    for client in list(live_clients):
         client._after_fork_in_child()
 
 
-def _drain_then_default(signum: int, frame: Any) -> None:
-    # Python's default SIGTERM ends the process without atexit hooks: drain first, then
-    # let the default action end it (its exit status says "terminated by SIGTERM")
-    _close_all_at_exit()
-    signal.signal(signum, signal.SIG_DFL)
-    os.kill(os.getpid(), signum)
-
-
-def _chained(previous: Callable[[int, Any], Any]) -> Callable[[int, Any], Any]:
-    def drain_then_previous(signum: int, frame: Any) -> Any:
-        _close_all_at_exit()
-        return previous(signum, frame)
-
-    drain_then_previous._cv_analytics_drain = True  # type: ignore[attr-defined]
-    return drain_then_previous
-
-
-_drain_then_default._cv_analytics_drain = True  # type: ignore[attr-defined]
-
-
-def install_sigterm_drain() -> bool:
-    """Make SIGTERM drain (or spool) every client's buffer, as a normal exit does.
-
-    Called by every new client; only acts from the main thread (the only one
-    that may set handlers). With Python's default SIGTERM action it installs a
-    handler that closes the clients within their ``shutdown_timeout`` and then
-    re-delivers SIGTERM with the default action; with a Python handler the
-    application installed, it chains: drain, then call that handler; an ignored
-    SIGTERM (``SIG_IGN``), or a handler installed outside Python, is left alone.
-    A handler the application installs later replaces this one (its choice).
-    Returns whether a drain is now on SIGTERM.
-    """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        return False
-    previous = signal.getsignal(signal.SIGTERM)
-    if getattr(previous, "_cv_analytics_drain", False):
-        return True
-    if previous is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _drain_then_default)
-        return True
-    if callable(previous):
-        signal.signal(signal.SIGTERM, _chained(previous))
-        return True
-    return False  # SIG_IGN, or None: a handler not installed from Python
-
-
-atexit.register(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     # Segment #170/#171: without this a forked worker's events sit in a buffer no thread sends.
     os.register_at_fork(after_in_child=_after_fork_in_child)
