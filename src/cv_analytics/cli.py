@@ -290,6 +290,7 @@ def _mount_optional() -> None:
     from .reporting.cli import register as register_reporting
 
     register_reporting(app)  # `cv-analytics report` and `cv-analytics scheduler`
+    __import__("cv_analytics.spool_cli", fromlist=["register"]).register(app)  # `cv-analytics spool`
     try:
         from .aws.cli import aws_app
     except ImportError:

@@ -11,8 +11,9 @@ from collections import defaultdict
 
 import pytest
 
-from cv_analytics.client import AnalyticsClient, configure, get_client
-from cv_analytics.client import client as client_module
+from cv_analytics.client import AnalyticsClient
+from cv_analytics.wiring.client import configure, get_client
+from cv_analytics.wiring import client as client_module
 from cv_analytics.client.records import new_correlation_id
 from cv_analytics.client.sender import backoff_delay
 from cv_analytics.events import MAX_EVENT_BYTES, Performance, QueryEvent, parse_event, to_json
@@ -197,12 +198,27 @@ def test_invalid_events_are_counted_never_raised_never_sent(make_client, queue):
     client.log_query(123, session_id=SESSION)  # type: ignore[arg-type]
     client.log_query("when?", timestamp="yesterday")  # type: ignore[arg-type]
     client.log_response(None)  # type: ignore[arg-type]
-    client.log_response("cid-1", match_quality=7.5)
     client.log_query("a valid one", session_id=SESSION)
     assert client.flush(timeout=10)
     stats = client.stats()
-    assert (stats.invalid, stats.sent) == (7, 1)
+    assert (stats.invalid, stats.sent) == (6, 1)
     assert [b["query"] for b in queue.bodies()] == ["a valid one"]
+
+
+def test_an_optional_field_out_of_range_is_dropped_the_response_and_timings_kept(make_client, queue):
+    # issue 7 item 7: match_quality=15 (a percentage) used to make the whole response invalid
+    client = make_client()
+    cid = client.log_query("Rust?", session_id=SESSION)
+    client.log_response(cid, "Some.", session_id=SESSION, total_time=120, llm_time=-3, match_quality=15,
+                        sources_used="Python")
+    client.log_response("cid-2", "Yes.", match_quality=7.5)
+    assert client.flush(timeout=10)
+    stats = client.stats()
+    assert (stats.invalid, stats.sent) == (0, 3)
+    assert stats.dropped_fields == {"metadata.matchQuality": 2, "performance.llmTime": 1}
+    response = next(b for b in queue.bodies() if b.get("correlationId") == cid and b["eventType"] == "response")
+    assert response["response"] == "Some." and response["performance"] == {"totalTime": 120}
+    assert response["metadata"] == {"sourcesUsed": ["Python"]}  # one source, not six letters
 
 
 def test_an_event_the_queue_rejects_as_too_large_fails_alone_and_its_batch_is_sent(make_client, spool_dir):

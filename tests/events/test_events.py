@@ -20,6 +20,9 @@ from cv_analytics.events import (
 )
 from cv_analytics.exceptions import EventTooLargeError, InvalidEventError
 
+#: A plausible event time (2025-11-15 00:00 UTC, in ms).
+T = 1_763_164_800_000
+
 
 @pytest.mark.parametrize(
     "name, kind, shape",
@@ -58,30 +61,20 @@ def test_current_response_maps_match_quality_through_the_documented_thresholds(c
 
 
 def test_query_and_response_of_one_interaction_have_distinct_dedup_ids():
-    q = QueryEvent(correlation_id="c", timestamp=1, query="q")
-    r = ResponseEvent(correlation_id="c", timestamp=2)
+    q = QueryEvent(correlation_id="c", timestamp=T, query="q")
+    r = ResponseEvent(correlation_id="c", timestamp=T + 1)
     assert q.dedup_id != r.dedup_id
 
 
 @pytest.mark.parametrize(
     "body, field",
     [
-        ({"eventType": "click", "correlationId": "c", "timestamp": 1}, "eventType"),
-        ({"correlationId": "c", "timestamp": 1, "query": "q"}, "eventType"),
-        ({"eventType": "query", "timestamp": 1, "query": "q"}, "correlationId"),
-        ({"eventType": "query", "correlationId": "", "timestamp": 1, "query": "q"}, "correlationId"),
+        ({"eventType": "click", "correlationId": "c", "timestamp": T}, "eventType"),
+        ({"correlationId": "c", "timestamp": T, "query": "q"}, "eventType"),
+        ({"eventType": "query", "timestamp": T, "query": "q"}, "correlationId"),
+        ({"eventType": "query", "correlationId": "", "timestamp": T, "query": "q"}, "correlationId"),
         ({"eventType": "query", "correlationId": "c", "timestamp": "yesterday", "query": "q"}, "timestamp"),
-        ({"eventType": "query", "correlationId": "c", "timestamp": 1}, "query"),
-        ({"eventType": "response", "correlationId": "c", "timestamp": 1, "matchScore": 140}, "matchScore"),
-        ({"eventType": "response", "correlationId": "c", "timestamp": 1, "matchType": "most"}, "matchType"),
-        (
-            {"eventType": "response", "correlationId": "c", "timestamp": 1, "performance": {"totalTime": "slow"}},
-            "performance.totalTime",
-        ),
-        (
-            {"eventType": "response", "correlationId": "c", "timestamp": 1, "metadata": {"matchQuality": 2}},
-            "metadata.matchQuality",
-        ),
+        ({"eventType": "query", "correlationId": "c", "timestamp": T}, "query"),
     ],
 )
 def test_invalid_events_name_the_offending_field(body, field):
@@ -91,6 +84,28 @@ def test_invalid_events_name_the_offending_field(body, field):
     assert field in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ({"matchScore": 140}, "matchScore"),
+        ({"matchType": "most"}, "matchType"),
+        ({"performance": {"totalTime": "slow", "llmTime": 12}}, "performance.totalTime"),
+        ({"metadata": {"matchQuality": 2, "sourcesUsed": ["Go"]}}, "metadata.matchQuality"),
+    ],
+)
+def test_an_optional_field_out_of_range_is_dropped_and_named_the_rest_kept(extra, field):
+    # issue 7 item 7: these used to make the whole event invalid (same bodies as before)
+    body = {"eventType": "response", "correlationId": "c", "timestamp": T, "response": "Yes", **extra}
+    event = parse_event(json.dumps(body))
+    assert isinstance(event, ResponseEvent)
+    assert event.dropped_fields == (field,) and event.response == "Yes"
+    if field.startswith("performance"):
+        assert event.performance is not None and event.performance.total_time is None
+        assert event.performance.llm_time == 12
+    if field.startswith("metadata"):
+        assert event.metadata.match_quality is None and event.metadata.sources_used == ["Go"]
+
+
 @pytest.mark.parametrize("body", ["not json", "[1, 2]", "null", b"\xff\xfe"])
 def test_bodies_that_are_not_json_objects_are_rejected_clearly(body):
     with pytest.raises(InvalidEventError, match="JSON"):
@@ -98,7 +113,7 @@ def test_bodies_that_are_not_json_objects_are_rejected_clearly(body):
 
 
 def test_a_body_over_256_kib_is_rejected_before_parsing():
-    body = json.dumps({"eventType": "query", "correlationId": "c", "timestamp": 1, "query": "x" * MAX_EVENT_BYTES})
+    body = json.dumps({"eventType": "query", "correlationId": "c", "timestamp": T, "query": "x" * MAX_EVENT_BYTES})
     with pytest.raises(EventTooLargeError, match="262144-byte limit"):
         parse_event(body)
 

@@ -2,7 +2,7 @@
 
 Typical use in a FastAPI CV assistant (one client per process, see :func:`get_client`)::
 
-    from cv_analytics.client import get_client
+    from cv_analytics import get_client
 
     analytics = get_client()
 
@@ -41,28 +41,40 @@ the events: during an outage, and during a burst that would overflow the buffer.
 Counters (:meth:`AnalyticsClient.stats`) say what happened to every event:
 ``sent``, ``spooled`` (written to disk, to be replayed), ``dropped`` (buffer or
 spool bound reached), ``failed`` (the queue can never accept it: too large),
-``invalid`` (not a valid event), ``retries``, and ``buffered`` right now.
+``invalid`` (not a valid event), ``retries``, and ``buffered`` right now; also
+``seconds_timestamps`` (timestamps given in seconds, converted to milliseconds) and
+``dropped_fields`` (optional fields out of range dropped from events that were kept).
+
+One bad event costs at most itself: whatever fails while validating or encoding
+it (even a ``RecursionError`` from a deeply nested ``metadata``) counts it as
+``invalid``, and the other events go on; ``flush()`` reports success only once
+every event logged before it is sent, spooled, or counted as dropped/invalid/failed.
+
+Exit and SIGTERM: at interpreter exit, and on SIGTERM when the application has
+not installed a handler of its own (see :func:`install_sigterm_drain`), each
+client sends what it can within ``shutdown_timeout`` (5 s) and spools the rest
+to ``spool_dir``, where the next client, or ``cv-analytics spool replay``
+(:func:`~cv_analytics.client.replay_spool`), sends it.
 """
 
 from __future__ import annotations
 
-import atexit
 import datetime as dt
 import logging
 import os
 import random
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clock import Clock, SystemClock
 from ..events import Performance, QueryEvent, ResponseEvent
 from ..queues.base import MAX_BATCH_SIZE, Queue
 from . import records
+from .lifecycle import install_sigterm_drain, live_clients
 from .sender import Control, Sender
 
 logger = logging.getLogger("cv_analytics.client")
@@ -91,6 +103,10 @@ class ClientStats:
     buffered: int
     #: bytes in the spool directory (other processes' segments as of the last scan)
     spool_bytes: int
+    #: events whose timestamp was given in seconds and converted to milliseconds
+    seconds_timestamps: int = 0
+    #: optional fields dropped (out of their documented range), by dotted wire name
+    dropped_fields: Mapping[str, int] = field(default_factory=dict)
 
 
 class AnalyticsClient:
@@ -102,8 +118,8 @@ class AnalyticsClient:
             forked child, because connections such as SQLite's must not cross
             ``fork()``.
         spool_dir: directory of the disk spool for this queue (one directory per
-            queue; several processes may share it). Defaults to
-            ``$CV_ANALYTICS_DATA_DIR/spool`` (``./cv-analytics-data/spool``).
+            queue; several processes may share it). :func:`cv_analytics.get_client`
+            uses ``$CV_ANALYTICS_DATA_DIR/spool`` (``./cv-analytics-data/spool``).
         max_buffer: events held in memory at most; beyond it calls drop (counted).
             Normally the buffer holds a batch or two; it fills only while the sender
             thread gets no CPU, so the default (about 11 MB of small events) rides
@@ -124,8 +140,10 @@ class AnalyticsClient:
         spool_segment_bytes: size at which a new spool segment file is started.
         backoff_base, backoff_max: seconds; retry *n* waits a uniformly random
             time in ``[0, min(backoff_max, backoff_base * 2**(n-1))]`` ("full jitter").
-        shutdown_timeout: seconds the exit hook spends sending before it spools the rest.
+        shutdown_timeout: seconds the exit hook (and SIGTERM) spends sending before it spools the rest.
         clock: time source for event timestamps and backoff (tests pass a ManualClock).
+        deadline_clock: time source of the real-time bounds of ``flush``/``close`` and the
+            sender's close deadline (the real clock unless a test drives them).
         rng: random source for the jitter.
 
     Create one per process and share it (:func:`get_client`): each client owns a
@@ -136,7 +154,7 @@ class AnalyticsClient:
         self,
         queue: QueueOrFactory,
         *,
-        spool_dir: str | os.PathLike[str] | None = None,
+        spool_dir: str | os.PathLike[str],
         max_buffer: int = 50_000,
         batch_size: int = MAX_BATCH_SIZE,
         max_send_events: int = 500,
@@ -148,6 +166,7 @@ class AnalyticsClient:
         backoff_max: float = 30.0,
         shutdown_timeout: float = 5.0,
         clock: Clock | None = None,
+        deadline_clock: Clock | None = None,
         rng: random.Random | None = None,
     ) -> None:
         if isinstance(queue, Queue):
@@ -163,10 +182,6 @@ class AnalyticsClient:
             raise ValueError(f"max_send_events must be at least 1, got {max_send_events}")
         if max_buffer < batch_size:
             raise ValueError(f"max_buffer must hold at least one batch ({batch_size}), got {max_buffer}")
-        if spool_dir is None:
-            from ..wiring import Settings
-
-            spool_dir = Settings.from_env().spool_dir
         self.spool_dir = os.fspath(spool_dir)
         self._options: dict[str, Any] = {
             "max_spool_bytes": max_spool_bytes,
@@ -181,6 +196,7 @@ class AnalyticsClient:
             "backoff_max": backoff_max,
         }
         self._clock = clock or SystemClock()
+        self._deadline_clock = deadline_clock or SystemClock()
         # time.time directly when the clock is the real one: a method call less per event
         self._now: Callable[[], float] = time.time if type(self._clock) is SystemClock else self._clock.now
         self._rng = rng or random.Random()
@@ -188,7 +204,8 @@ class AnalyticsClient:
         self._batch_size = batch_size
         self.shutdown_timeout = shutdown_timeout
         self._setup_process_state()
-        _live_clients.add(self)
+        live_clients.add(self)
+        install_sigterm_drain()
 
     def _setup_process_state(self) -> None:
         """Everything a process must not share with its parent: buffer, locks, sender."""
@@ -352,6 +369,7 @@ class AnalyticsClient:
                     self._open_queue,
                     spool_dir=self.spool_dir,
                     clock=self._clock,
+                    deadline_clock=self._deadline_clock,
                     rng=self._rng,
                     buffer_drops=lambda: self._buffer_drops,
                     **self._options,
@@ -395,7 +413,7 @@ class AnalyticsClient:
         self._accepting = False
         with self._start_lock:
             sender = self._sender
-        _live_clients.discard(self)
+        live_clients.discard(self)
         if sender is None:
             if self._buffer:  # logged but never started: start just to send or spool them
                 self._accepting = True
@@ -424,6 +442,8 @@ class AnalyticsClient:
             retries=c.retries if c else 0,
             buffered=len(self._buffer),
             spool_bytes=sender.spool_bytes if sender is not None else 0,
+            seconds_timestamps=c.seconds_timestamps if c else 0,
+            dropped_fields=dict(c.dropped_fields) if c else {},
         )
 
     def _after_fork_in_child(self) -> None:
@@ -438,73 +458,11 @@ class AnalyticsClient:
             logger.debug("analytics client forked with a queue instance, not a factory: the child reuses it")
 
 
-# -- one client per process ---------------------------------------------------------
-
-_live_clients: weakref.WeakSet[AnalyticsClient] = weakref.WeakSet()
-_default: AnalyticsClient | None = None
-_default_lock = threading.Lock()
-
-
-def _client_from_environment(**options: Any) -> AnalyticsClient:
-    from ..wiring import Settings, open_queue
-
-    settings = Settings.from_env()
-    options.setdefault("spool_dir", settings.spool_dir)
-    return AnalyticsClient(lambda: open_queue(settings), **options)  # opened on the sender thread
-
-
-def configure(queue: QueueOrFactory | None = None, **options: Any) -> AnalyticsClient:
-    """Set up the process-wide client (closing the previous one) and return it.
-
-    ``queue`` defaults to the analytics queue the environment names
-    (``CV_ANALYTICS_QUEUE_URL``, ``AWS_SQS_URL``, else the embedded SQLite queue
-    under ``CV_ANALYTICS_DATA_DIR``); ``options`` are :class:`AnalyticsClient`'s.
-    Call it once at start-up (e.g. in a FastAPI lifespan handler).
-    """
-    global _default
-    with _default_lock:
-        previous = _default
-        _default = _client_from_environment(**options) if queue is None else AnalyticsClient(queue, **options)
-        client = _default
-    if previous is not None:
-        previous.close(previous.shutdown_timeout)
-    return client
-
-
-def get_client() -> AnalyticsClient:
-    """The process-wide client: the one :func:`configure` set up, else one configured from the environment.
-
-    This is the documented pattern: every request handler calls ``get_client()``
-    and logs through the same client, whose one sender thread starts on first use.
-    """
-    global _default
-    client = _default
-    if client is not None:
-        return client
-    with _default_lock:
-        if _default is None:
-            _default = _client_from_environment()
-        return _default
-
-
-def _close_all_at_exit() -> None:
-    # Daemon threads are still running while atexit hooks run: drain within each
-    # client's bound, spool what is left rather than lose it.
-    for client in list(_live_clients):
-        try:
-            client.close(client.shutdown_timeout)
-        except Exception:  # an exit hook must not hide the program's own exit status
-            logger.exception("closing the analytics client at exit failed")
-
-
 def _after_fork_in_child() -> None:
-    global _default_lock
-    _default_lock = threading.Lock()
-    for client in list(_live_clients):
+    for client in list(live_clients):
         client._after_fork_in_child()
 
 
-atexit.register(_close_all_at_exit)
 if hasattr(os, "register_at_fork"):
     # Segment #170/#171: without this a forked worker's events sit in a buffer no thread sends.
     os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -16,7 +16,9 @@ spool's JSON):
   the spool keeps for an event that was prepared before it had to be spooled)
 
 ``timestamp`` is milliseconds since the epoch (an int, or a float the sender
-rounds down) or a :class:`datetime.datetime` (naive means UTC).
+rounds down) or a :class:`datetime.datetime` (naive means UTC). A number below
+10^11 is seconds (``time.time()``): :mod:`cv_analytics.events` converts it, and the
+prepared event says so, for the client's stats.
 """
 
 from __future__ import annotations
@@ -31,7 +33,19 @@ from typing import Any
 from pydantic import ValidationError
 
 from .._ids import random_uuid4
-from ..events import MAX_EVENT_BYTES, QueryEvent, ResponseEvent, parse_event, to_json
+from ..events import (
+    EDGE_CONTEXT,
+    MAX_EVENT_BYTES,
+    MAX_NESTING_DEPTH,
+    SECONDS_THRESHOLD,
+    QueryEvent,
+    ResponseEvent,
+    check_nesting,
+    check_plausible,
+    parse_event,
+    to_json,
+    to_wire,
+)
 from ..exceptions import InvalidEventError
 from ..queues.base import OutgoingMessage, message_size
 
@@ -55,6 +69,10 @@ class Prepared:
 
     message: OutgoingMessage
     size: int
+    #: the timestamp was given in seconds and converted to milliseconds
+    converted_from_seconds: bool = False
+    #: optional fields dropped for being out of range (dotted wire names)
+    dropped_fields: tuple[str, ...] = ()
 
     def as_record(self) -> list[Any]:
         """The spool form: validated once, never again."""
@@ -68,7 +86,8 @@ def _millis(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        # seconds (time.time()) keep their fraction: the event model converts them to ms
+        return value if 0 < value < SECONDS_THRESHOLD else int(value)
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
@@ -126,7 +145,8 @@ def to_wire_dict(record: Any) -> dict[str, Any] | QueryEvent | ResponseEvent:
         if match_quality is not None:
             meta["matchQuality"] = match_quality
         if sources_used is not None:
-            meta["sourcesUsed"] = list(sources_used)
+            # one string is one source, not a sequence of letters
+            meta["sourcesUsed"] = [sources_used] if isinstance(sources_used, str) else list(sources_used)
         if meta:
             wire["metadata"] = meta
         return wire
@@ -156,9 +176,18 @@ def _validate_built(kind: str, wire: dict[str, Any]) -> QueryEvent | ResponseEve
     runs, picked here from the record's kind, which set ``eventType``). Only
     an event that fails goes through ``parse_event`` itself, for its error.
     """
-    if len(_measure(wire)) <= MAX_EVENT_BYTES:
+    try:
+        text = _measure(wire)
+    except RecursionError:
+        raise InvalidEventError(
+            f"event is nested deeper than {MAX_NESTING_DEPTH} levels of objects and arrays (the depth limit)"
+        ) from None
+    except (TypeError, ValueError):
+        return parse_event(wire)  # for its error (not JSON-serializable)
+    if len(text) <= MAX_EVENT_BYTES:
+        check_nesting(text)
         try:
-            return _MODELS[kind].model_validate(wire)
+            return check_plausible(_MODELS[kind].model_validate(wire, context=EDGE_CONTEXT))
         except ValidationError:
             pass
     return parse_event(wire)
@@ -181,10 +210,10 @@ def prepare(record: Any) -> Prepared:
         return Prepared(message, message_size(message))
     wire = to_wire_dict(record)
     if isinstance(wire, (QueryEvent, ResponseEvent)):
-        event = wire
+        event = parse_event(to_wire(wire))  # a model built in code meets the edge's rules too
     elif kind == QUERY or kind == RESPONSE:
         event = _validate_built(kind, wire)
     else:
         event = parse_event(wire)
     message = OutgoingMessage(to_json(event), event.group_id, event.dedup_id)
-    return Prepared(message, message_size(message))
+    return Prepared(message, message_size(message), event.converted_from_seconds, event.dropped_fields)

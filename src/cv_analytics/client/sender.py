@@ -39,8 +39,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -89,11 +88,18 @@ class _Entry:
 
 
 class _Counters:
-    __slots__ = ("sent", "spooled", "dropped", "failed", "invalid", "retries", "settled_own", "popped")
+    __slots__ = (
+        "sent", "spooled", "dropped", "failed", "invalid", "retries", "settled_own", "popped",
+        "seconds_timestamps", "dropped_fields",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.sent = self.spooled = self.dropped = self.failed = 0
         self.invalid = self.retries = self.settled_own = self.popped = 0
+        #: events whose timestamp came in seconds and was converted to milliseconds
+        self.seconds_timestamps = 0
+        #: optional fields dropped for being out of range, by dotted wire name
+        self.dropped_fields: Counter[str] = Counter()
 
 
 class _Shipper:
@@ -149,6 +155,7 @@ class Sender:
         backoff_base: float,
         backoff_max: float,
         clock: Clock,
+        deadline_clock: Clock,
         rng: random.Random,
         buffer_drops: Callable[[], int],
     ) -> None:
@@ -166,6 +173,9 @@ class Sender:
         self._backoff_base = backoff_base
         self._backoff_max = backoff_max
         self._clock = clock
+        # flush/close bounds are the caller's real-time waits on this thread's progress: a
+        # ManualClock would make them instant or endless, so they have their own clock
+        self._deadline_clock = deadline_clock
         self._rng = rng
         self.counters = _Counters()
         self._pending: deque[_Entry] = deque()
@@ -190,7 +200,7 @@ class Sender:
         self._force_served = 0
         self._rescan_requested = False
         self._foreign_backlog = False
-        self._close_at: float | None = None  # time.monotonic() deadline once closing
+        self._close_at: float | None = None  # deadline_clock.monotonic() deadline once closing
         self._abandoned = False
         self._drained = False
         self.thread: threading.Thread | None = None
@@ -204,7 +214,7 @@ class Sender:
 
     def flush(self, timeout: float) -> bool:
         """Wait until every event buffered before the call is settled; see the client."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        deadline = self._deadline_clock.monotonic() + max(0.0, timeout)
         if not self._lock.acquire(timeout=max(0.0, timeout)):
             return False
         try:
@@ -222,21 +232,21 @@ class Sender:
                     return True
                 if self._abandoned or (self.thread is not None and not self.thread.is_alive()):
                     return self._drained and not self._buffer  # closed already
-                remaining = deadline - time.monotonic()
+                remaining = deadline - self._deadline_clock.monotonic()
                 if remaining <= 0:
                     return False
                 self._progress.wait(remaining)
 
     def close(self, timeout: float) -> bool:
         """Send what can be sent before the deadline, spool the rest, stop the thread."""
-        deadline = time.monotonic() + max(0.0, timeout)
+        deadline = self._deadline_clock.monotonic() + max(0.0, timeout)
         # keep part of the time to spool what is left; the spool is fast
         self._close_at = deadline - min(0.25 * timeout, 0.5)
         with self._progress:
             self._force_gen += 1
         self.wake.set()
         if self.thread is not None:
-            self.thread.join(max(0.0, deadline - time.monotonic()))
+            self.thread.join(max(0.0, deadline - self._deadline_clock.monotonic()))
             if self.thread.is_alive():  # stuck in the spool's disk I/O, not in the queue
                 logger.error("analytics sender did not stop within %.1f s; %d buffered event(s) may be lost",
                              timeout, len(self._buffer))
@@ -262,7 +272,7 @@ class Sender:
                     return
             except Exception:  # never let the thread die: analytics must not stop silently
                 logger.exception("analytics sender hit an unexpected error; continuing in %.1f s", self._flush_interval)
-                time.sleep(self._flush_interval)
+                self._deadline_clock.sleep(self._flush_interval)
 
     def _cycle(self) -> bool:
         """One round; returns True when the thread should end."""
@@ -315,7 +325,7 @@ class Sender:
     def _closing_now(self) -> bool:
         if self._close_at is None:
             return False
-        if time.monotonic() >= self._close_at:
+        if self._deadline_clock.monotonic() >= self._close_at:
             return True
         if self._inflight is not None:
             return False
@@ -331,7 +341,7 @@ class Sender:
 
     def _idle_wait(self) -> float:
         if self._close_at is not None:
-            return max(0.001, min(self._flush_interval, self._close_at - time.monotonic()))
+            return max(0.001, min(self._flush_interval, self._close_at - self._deadline_clock.monotonic()))
         if self._attempt and self._inflight is None:
             return max(0.001, min(self._flush_interval, self._retry_at - self._clock.now()))
         return self._flush_interval
@@ -437,8 +447,9 @@ class Sender:
                 count = min(want, len(self._buffer), buffer_left)
                 buffer_left -= count
                 for _ in range(count):
-                    entry = self._prepare(popleft(), from_spool=False, own=True)
-                    self.counters.popped += 1
+                    record = popleft()
+                    self.counters.popped += 1  # counted before anything can fail: flush's target holds it
+                    entry = self._prepare(record, from_spool=False, own=True)
                     self._pending.append(entry)
                     waiting += not entry.done
             else:
@@ -447,13 +458,22 @@ class Sender:
 
     def _prepare(self, record: Any, *, from_spool: bool, own: bool) -> _Entry:
         try:
-            return _Entry(records.prepare(record), from_spool, own, record)
+            prepared = records.prepare(record)
         except EventTooLargeError as exc:
             self.counters.failed += 1
             self._warn("too-large", "analytics event not sent, it can never fit a queue message: %s", exc)
-        except (InvalidEventError, ValueError, TypeError, KeyError, IndexError) as exc:
+        except InvalidEventError as exc:
             self.counters.invalid += 1
             self._warn("invalid", "analytics event not sent, it is invalid: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - one event costs at most itself (RecursionError included)
+            self.counters.invalid += 1
+            self._warn("invalid", "analytics event not sent, it could not be validated (%s): %s", type(exc).__name__, exc)
+        else:
+            if prepared.converted_from_seconds:
+                self.counters.seconds_timestamps += 1
+            if prepared.dropped_fields:
+                self.counters.dropped_fields.update(prepared.dropped_fields)
+            return _Entry(prepared, from_spool, own, record)
         self.counters.settled_own += own
         return _Entry(None, from_spool, own, record, done=True)
 
@@ -512,15 +532,23 @@ class Sender:
             return False
         popleft = self._buffer.popleft
         popped = [popleft() for _ in range(len(self._buffer))]
+        self.counters.popped += len(popped)
+        invalid_before = self.counters.invalid + self.counters.failed
         try:
             written, dropped = self._spool.append(popped, encode=self._encode_chunk)
         except OSError as exc:
             # keep them in memory, in order; the buffer's bound then drops the overflow (counted)
+            self.counters.popped -= len(popped)
             self._buffer.extendleft(reversed(popped))
             self._warn("spool-write", "cannot write the spool in %s (%s): events wait in memory",
                        self._spool.directory, exc)
             return False
-        self.counters.popped += len(popped)
+        except Exception:  # noqa: BLE001 - never lose events uncounted: flush must not report them settled
+            lost = len(popped) - (self.counters.invalid + self.counters.failed - invalid_before)
+            self.counters.dropped += lost
+            self.counters.settled_own += lost
+            logger.exception("analytics spool write failed unexpectedly: %d event(s) dropped", lost)
+            return True
         self._spooled(written, dropped)
         return True
 
@@ -560,7 +588,7 @@ class Sender:
     def _encode_chunk(self, chunk: Sequence[Any]) -> tuple[str, Sequence[Any]]:
         try:
             return records.dumps(chunk), chunk
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             pass
         # Something in the chunk is not plain JSON (a datetime, a model): validate those
         # records now and spool them in their final form.
@@ -569,7 +597,7 @@ class Sender:
             try:
                 records.dumps(record)
                 clean.append(record)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RecursionError):
                 entry = self._prepare(record, from_spool=False, own=True)
                 if entry.prepared is not None:
                     clean.append(entry.prepared.as_record())

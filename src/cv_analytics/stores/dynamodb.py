@@ -80,7 +80,7 @@ from ..boto.clients import (
     translated_errors,
 )
 from ..clock import Clock, now_ms
-from ..events import EventShape, EventType, parse_event, to_json
+from ..events import EventShape, EventType, load_event, to_json
 from ..exceptions import StoreError, StoreUnavailableError
 from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, Event, PendingSides, Store
 from .models import (
@@ -715,7 +715,7 @@ def _unexpired_sides(item: Mapping[str, Any] | None, now: int) -> PendingSides:
     for event_type in _unexpired_types(item, now):
         assert item is not None
         body, shape, received, expires = _side_names(event_type)
-        event = parse_event(_text_of(item[body]))
+        event = load_event(_text_of(item[body]))
         stored_shape = EventShape(item[shape]["S"]) if shape in item else event.shape
         if stored_shape is not event.shape:
             event = event.model_copy(update={"shape": stored_shape})

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._sqlite import SQLiteConnections, is_busy_error
 from ..clock import Clock, now_ms
-from ..events import EventShape, EventType, parse_event, to_json
+from ..events import EventShape, EventType, load_event, to_json
 from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
 from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store
 from .models import (
@@ -297,7 +297,7 @@ class SQLiteStore(SQLiteInsightsQueries, Store):
 
 
 def _pending_from_row(body: str, shape: str, received_at: int, expires_at: int) -> PendingEvent:
-    event = parse_event(body)
+    event = load_event(body)
     if shape != event.shape.value:
         event = event.model_copy(update={"shape": EventShape(shape)})
     return PendingEvent(event, received_at, expires_at)
