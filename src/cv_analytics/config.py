@@ -132,7 +132,9 @@ def open_queue_backend(settings: Settings, *, clock: Clock | None = None) -> Que
             raise MissingDependencyError(
                 f"the sqs backend needs boto3: pip install 'cv-analytics[aws]' ({exc})"
             ) from exc
-        return SQSQueueBackend.from_settings(settings)
+        return SQSQueueBackend(
+            queue_urls=settings.sqs_queue_urls, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url
+        )
     raise ConfigurationError(
         f"unknown queue URL {settings.queue_url!r}: use sqlite:///path.db or sqs:// "
         f"(set {PREFIX}QUEUE_URL or AWS_SQS_URL)"
@@ -144,12 +146,13 @@ def open_queue(
 ) -> Queue:
     """One named queue (``analytics``, ``jobs-request``, ``jobs-response``)."""
     if config is None:
-        from .queues.base import JOBS_QUEUE_CONFIG, QueueConfig
+        from .queues.presets import preset
 
+        # the embedded analytics queue keeps CV_ANALYTICS_VISIBILITY_TIMEOUT (30 s by default)
         config = (
-            QueueConfig(visibility_timeout=settings.visibility_timeout_seconds)
+            preset(name).with_visibility_timeout(settings.visibility_timeout_seconds)
             if name == ANALYTICS_QUEUE
-            else JOBS_QUEUE_CONFIG
+            else preset(name).config
         )
     return open_queue_backend(settings, clock=clock).queue(name, config)
 
