@@ -155,6 +155,8 @@ def test_purge_empties_the_queue_including_messages_in_flight(queue_env):
 
 
 def test_an_unreachable_queue_raises_queue_unavailable_and_recovers(queue_env):
+    if queue_env.unavailable is None:
+        pytest.skip(f"the {queue_env.name} backend has no unavailable")
     q = queue_env.make_queue("analytics.fifo")
     send(q, "before")
 

@@ -11,23 +11,22 @@ import pytest
 from cv_analytics.clock import ManualClock, SystemClock
 from cv_analytics.exceptions import QueueError, QueueUnavailableError
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, OutgoingMessage, QueueConfig
-from cv_analytics.queues.sqlite import (
-    _CLAIM,
-    _COUNT_IN_FLIGHT,
-    _FIRST_READY,
-    _REFRESH_GROUP,
-    SCHEMA_VERSION,
-    SQLiteQueue,
-    SQLiteQueueBackend,
-    dead_letter_queue_name,
-)
+from cv_analytics.queues.sqlite import SQLiteQueue, SQLiteQueueBackend, dead_letter_queue_name
+from cv_analytics.queues.sqlite.schema import _CLAIM, _COUNT_IN_FLIGHT, _FIRST_READY, _REFRESH_GROUP, SCHEMA_VERSION
 
+from .envs import ThreadedManualClock
 from .helpers import bodies, drain, send, send_many
 
 
 @pytest.fixture
+def clock() -> ThreadedManualClock:
+    """A manual clock that gives the test's other threads a moment before a long poll moves time on."""
+    return ThreadedManualClock()
+
+
+@pytest.fixture
 def backend(tmp_path, clock: ManualClock):
-    b = SQLiteQueueBackend(tmp_path / "q.db", clock=clock, busy_timeout=0.2)
+    b = SQLiteQueueBackend(tmp_path / "q.db", clock=clock, busy_timeout=0.2, poll_interval=1.0)
     yield b
     b.close()
 
