@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -93,10 +94,13 @@ from ..exceptions import (
     QueueUnavailableError,
     ReceiptHandleError,
 )
+from .presets import dead_letter_config, dead_letter_queue_name, sqs_attributes
 from .base import (
     FAILURE_REASON_ATTRIBUTE,
     MAX_BATCH_SIZE,
     MAX_MESSAGE_BYTES,
+    dead_letter_attributes,
+    request_batches,
     MAX_WAIT_SECONDS,
     RECEIVE_COUNT_ATTRIBUTE,
     SOURCE_QUEUE_ATTRIBUTE,
@@ -113,20 +117,19 @@ if TYPE_CHECKING:
     import boto3
 
     from ..aws.metering import RequestCounter
-    from ..config import Settings
 
 __all__ = ["SQSQueue", "SQSQueueBackend"]
 
 log = logging.getLogger(__name__)
 
-#: SendMessageBatch refuses a request whose messages add up to more than this.
-MAX_BATCH_PAYLOAD_BYTES = 256 * 1024
 #: SQS allows at most 10 message attributes per message.
 MAX_MESSAGE_ATTRIBUTES = 10
 #: Carries a dead-lettered copy's original id, sent time and deduplication id (JSON).
 ORIGIN_ATTRIBUTE = "sourceMessage"
 #: How long a CloudWatch reading of the oldest message's age is reused (the metric has 1-minute resolution).
 AGE_CACHE_SECONDS = 60.0
+#: How long a peek holds the messages it looks at (they are released as soon as it is done).
+PEEK_VISIBILITY_SECONDS = 30.0
 _SYSTEM_ATTRIBUTES = ["ApproximateReceiveCount", "SentTimestamp", "MessageGroupId", "MessageDeduplicationId"]
 _NOT_FOUND = frozenset({"QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue"})
 _STALE_HANDLE = {"ReceiptHandleIsInvalid", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight"}
@@ -146,13 +149,16 @@ _ENTRY_ERRORS = {
 class SQSQueueBackend(QueueBackend):
     """Queues on Amazon SQS (or an emulator at ``endpoint_url``).
 
-    ``queue_urls`` maps queue names to URLs (from ``AWS_SQS_URL`` and the jobs
-    variables, see :meth:`from_settings`); any other name is looked up with
+    ``queue_urls`` maps queue names to URLs (the wiring reads them from
+    ``AWS_SQS_URL`` and the jobs variables); any other name is looked up with
     ``GetQueueUrl``, FIFO names with their ``.fifo`` suffix. With
     ``create_missing`` a missing queue is created with its dead-letter queue
     ``<name>-dlq``, as the embedded backend does; otherwise a missing queue
     raises :class:`~cv_analytics.exceptions.QueueNotFoundError`.
     ``request_counter`` counts every request (:mod:`cv_analytics.aws.metering`).
+    ``client`` (and ``single_attempt_client``, ``cloudwatch_client``) are boto3
+    clients to use instead of building them from ``region``, ``endpoint_url``
+    and ``session``: a Lambda handler shares its clients across invocations.
     """
 
     def __init__(
@@ -167,6 +173,9 @@ class SQSQueueBackend(QueueBackend):
         max_attempts: int = MAX_ATTEMPTS,
         peek_for_oldest_age: bool | None = None,
         clock: Clock | None = None,
+        client: Any = None,
+        single_attempt_client: Any = None,
+        cloudwatch_client: Any = None,
     ) -> None:
         self.queue_urls = dict(queue_urls or {})
         self.endpoint_url = endpoint_url
@@ -177,12 +186,14 @@ class SQSQueueBackend(QueueBackend):
         self._client_options: dict[str, Any] = {
             "region": region, "endpoint_url": endpoint_url, "session": session, "request_counter": request_counter,
         }  # fmt: skip
-        self.client = make_client("sqs", config=client_config(max_attempts=max_attempts), **self._client_options)
+        self.client = client or make_client(
+            "sqs", config=client_config(max_attempts=max_attempts), **self._client_options
+        )
         self._queues: dict[str, SQSQueue] = {}
         self._lock = threading.Lock()
         # made on first use: a client costs tens of milliseconds to build (Lambda cold starts)
-        self._single_attempt: Any = None
-        self._cloudwatch: Any = None
+        self._single_attempt: Any = single_attempt_client
+        self._cloudwatch: Any = cloudwatch_client
 
     @property
     def single_attempt_client(self) -> Any:
@@ -199,16 +210,6 @@ class SQSQueueBackend(QueueBackend):
             if self._cloudwatch is None:
                 self._cloudwatch = make_client("cloudwatch", config=client_config(max_attempts=1), **self._client_options)
             return self._cloudwatch
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> SQSQueueBackend:
-        """The backend the environment describes: ``AWS_REGION``, ``AWS_ENDPOINT_URL``,
-        the queue URLs (``AWS_SQS_URL`` for ``analytics``, ``AI_JOB_REQUEST_QUEUE_URL``,
-        ``AI_JOB_RESPONSE_QUEUE_URL``). ``kwargs`` go to the constructor."""
-        kwargs.setdefault("queue_urls", settings.sqs_queue_urls)
-        kwargs.setdefault("region", settings.aws_region)
-        kwargs.setdefault("endpoint_url", settings.aws_endpoint_url)
-        return cls(**kwargs)
 
     # -- queues ---------------------------------------------------------------
 
@@ -290,21 +291,15 @@ class SQSQueueBackend(QueueBackend):
             return dict(self.client.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"])
 
     def _create(self, name: str, config: QueueConfig) -> str:
-        dlq_name = f"{name[: -len('.fifo')]}-dlq.fifo" if name.endswith(".fifo") else f"{name}-dlq"
-        # a dead-letter queue keeps messages 14 days (SQS's maximum), so there is time to look at them
-        dlq_config = QueueConfig(
-            fifo=config.fifo,
-            visibility_timeout=config.visibility_timeout,
-            retention_seconds=14 * 24 * 3600.0,
-            content_based_dedup=config.content_based_dedup,
-            max_message_bytes=config.max_message_bytes,
-        )
+        """Create ``name`` and its dead-letter queue, named and configured by the presets' rules."""
         with self.guard(f"create SQS queue {name!r}"):
-            dlq_url = self.client.create_queue(QueueName=dlq_name, Attributes=_create_attributes(dlq_config))["QueueUrl"]
+            dlq_url = self.client.create_queue(
+                QueueName=dead_letter_queue_name(name), Attributes=sqs_attributes(dead_letter_config(config))
+            )["QueueUrl"]
             dlq_arn = self.client.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
                 "QueueArn"
             ]
-            attributes = _create_attributes(config)
+            attributes = sqs_attributes(config)
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": config.max_receive_count}
             )
@@ -344,7 +339,7 @@ class SQSQueue(Queue):
 
     def _send_batch(self, messages: list[OutgoingMessage]) -> list[str | SendOutcome]:
         results: list[str | SendOutcome] = []
-        for chunk in _chunks_by_payload(messages):
+        for _, chunk in request_batches(messages, _message_size):
             results += self._send_entries(chunk)
         return results
 
@@ -472,13 +467,9 @@ class SQSQueue(Queue):
             raise
 
     def _dead_letter(self, message: Message, reason: str) -> None:
-        dlq = self._dlq
-        if dlq is None:
-            raise QueueError(f"SQS queue {self.name!r} has no redrive policy, so no dead-letter queue to move to")
+        dlq = self.require_dead_letter_queue("dead-letter a message")
         own = {
-            FAILURE_REASON_ATTRIBUTE: reason,
-            SOURCE_QUEUE_ATTRIBUTE: self.name,
-            RECEIVE_COUNT_ATTRIBUTE: str(message.receive_count),
+            **dead_letter_attributes({}, reason, self.name, message.receive_count, self._backend.clock.now()),
             ORIGIN_ATTRIBUTE: json.dumps(
                 {"id": message.message_id, "sent": round(message.sent_at * 1000), "dedup": message.dedup_id},
                 separators=(",", ":"),
@@ -500,6 +491,10 @@ class SQSQueue(Queue):
             {**kept, **own},
         )
         (outcome,) = dlq.send_batch([copy])
+        if outcome.error_code == "MessageTooLong":
+            # The body leaves little room: keep the essentials (a short reason, where from, how many receives).
+            essentials = {**kept, **{k: v[:100] for k, v in own.items() if k != ORIGIN_ATTRIBUTE}}
+            (outcome,) = dlq.send_batch([OutgoingMessage(copy.body, copy.group_id, copy.dedup_id, essentials)])
         if outcome.error_code == "MessageTooLong" and message.receive_count >= self.config.max_receive_count:
             # The body leaves no room for the reason: let SQS move it as it is. It is on its
             # last receive, so the redrive policy moves it on the next one (without a reason).
@@ -518,6 +513,47 @@ class SQSQueue(Queue):
 
     # -- whole-queue operations ---------------------------------------------------
 
+    def _peek(self, limit: int) -> list[Message]:
+        """SQS cannot read a message without receiving it; this does the best it allows.
+
+        It receives with a visibility timeout of :data:`PEEK_VISIBILITY_SECONDS`
+        until ``limit`` messages or an empty answer, then makes them all visible
+        again at once. What that means:
+
+        * Each peek is a receive: ``ApproximateReceiveCount`` rises. On a queue
+          with a redrive policy that would move messages to its dead-letter
+          queue, so peek works only on a queue without one (a dead-letter
+          queue): elsewhere it raises :class:`QueueError`. A dead letter's own
+          count (its ``receiveCount`` attribute, from the queue it failed in)
+          does not change; ``receive_count`` here leaves this peek out.
+        * FIFO: a receive hands out a group's messages in order and none behind
+          those it holds in flight, so a peek shows at most the first
+          :data:`MAX_BATCH_SIZE` messages of each group (SQS returns at most
+          ten per receive), however large ``limit`` is. The embedded backends
+          show every message.
+        * For the peek's duration the messages are in flight: a consumer of
+          the same queue does not see them meanwhile.
+        """
+        if self._dlq is not None:
+            raise QueueError(
+                f"cannot peek at SQS queue {self.name!r}: a peek is a receive there, and its redrive policy would "
+                "count it toward maxReceiveCount; peek at its dead-letter queue, or receive instead"
+            )
+        seen: list[Message] = []
+        handles: list[str] = []
+        try:
+            while len(seen) < limit:
+                batch = self._receive(min(MAX_BATCH_SIZE, limit - len(seen)), 0.0, PEEK_VISIBILITY_SECONDS)
+                if not batch:
+                    break
+                handles += [m.receipt_handle for m in batch]
+                seen += [dataclasses.replace(m, receipt_handle="", receive_count=m.receive_count - 1) for m in batch]
+        finally:
+            for handle in handles:
+                with contextlib.suppress(ReceiptHandleError):
+                    self._change_visibility(handle, 0, None)
+        return seen
+
     def redrive(self, max_messages: int | None = None) -> int:
         """Move the dead-letter queue's messages back here.
 
@@ -526,9 +562,7 @@ class SQSQueue(Queue):
         Otherwise (a count asked for, or the operation unavailable) the
         base class's receive–send–delete, which returns how many it moved.
         """
-        dlq = self._dlq
-        if dlq is None:
-            raise QueueError(f"SQS queue {self.name!r} has no dead-letter queue to redrive from")
+        dlq = self.require_dead_letter_queue("redrive")
         if max_messages is None:
             waiting = dlq._counts()
             if sum(waiting) == 0:
@@ -624,19 +658,6 @@ class SQSQueue(Queue):
 # -- helpers -----------------------------------------------------------------------
 
 
-def _create_attributes(config: QueueConfig) -> dict[str, str]:
-    attributes = {
-        "VisibilityTimeout": str(math.ceil(config.visibility_timeout)),
-        "MessageRetentionPeriod": str(int(config.retention_seconds)),
-        "MaximumMessageSize": str(config.max_message_bytes),
-        "DelaySeconds": str(math.ceil(config.delay_seconds)),
-    }
-    if config.fifo:
-        attributes["FifoQueue"] = "true"
-        attributes["ContentBasedDeduplication"] = "true" if config.content_based_dedup else "false"
-    return attributes
-
-
 def _redrive_policy(attributes: Mapping[str, str]) -> dict[str, Any] | None:
     raw = attributes.get("RedrivePolicy")
     if not raw:
@@ -663,6 +684,7 @@ def _config_from_attributes(attributes: Mapping[str, str], base: QueueConfig | N
         # SQS now accepts up to 1 MiB, but the seam (and the embedded backend) stays at 256 KiB
         max_message_bytes=min(int(number("MaximumMessageSize", base.max_message_bytes)), MAX_MESSAGE_BYTES),
         delay_seconds=number("DelaySeconds", base.delay_seconds),
+        receive_wait_seconds=number("ReceiveMessageWaitTimeSeconds", base.receive_wait_seconds),
     )
 
 
@@ -682,20 +704,6 @@ def _message_size(message: OutgoingMessage) -> int:
     return len(message.body.encode()) + sum(
         len(k.encode()) + len("String") + len(v.encode()) for k, v in message.attributes.items()
     )
-
-
-def _chunks_by_payload(messages: Sequence[OutgoingMessage]) -> Iterator[list[OutgoingMessage]]:
-    chunk: list[OutgoingMessage] = []
-    size = 0
-    for message in messages:
-        message_size = _message_size(message)
-        if chunk and (size + message_size > MAX_BATCH_PAYLOAD_BYTES or len(chunk) == MAX_BATCH_SIZE):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(message)
-        size += message_size
-    if chunk:
-        yield chunk
 
 
 def _is_too_long(code: str, text: str) -> bool:
