@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..base import _DLQ_ONLY_ATTRIBUTES, Message, QueueAttributes
 from .schema import (
