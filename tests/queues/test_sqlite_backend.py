@@ -378,3 +378,40 @@ def test_a_queue_opened_before_fork_gets_a_fresh_connection_in_the_child(tmp_pat
     assert q._backend.connection() is parent_conn
     send(q, "after fork")
     assert bodies(drain(q)) == ["after fork"]
+
+
+class _RecordingClock(ManualClock):
+    """A clock of no known type: records how the queue waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, seconds, event=None):
+        self.waits.append(seconds)
+        if event is not None and event.is_set():
+            return True
+        self.advance(max(0.0, seconds))
+        return event is not None and event.is_set()
+
+    def sleep(self, seconds):
+        raise AssertionError("a long poll waits with Clock.wait(seconds, event), never a bare sleep")
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "memory"])
+def test_a_long_poll_waits_through_clock_wait_whatever_the_clock_type(tmp_path, backend_name):
+    from cv_analytics.queues.memory import MemoryQueueBackend
+
+    clock = _RecordingClock()
+    backend = (
+        SQLiteQueueBackend(tmp_path / "q.db", clock=clock, poll_interval=1.0)
+        if backend_name == "sqlite"
+        else MemoryQueueBackend(clock=clock)
+    )
+    q = backend.queue("a.fifo")
+    start = clock.monotonic()
+
+    assert q.receive(10, wait_seconds=5) == []
+
+    assert clock.monotonic() - start == pytest.approx(5.0)
+    assert clock.waits and sum(clock.waits) == pytest.approx(5.0)
