@@ -331,7 +331,12 @@ def run_profile(
         return answer
 
     client = AnalyticsClient(
-        lambda: SQSQueueBackend.from_settings(settings, request_counter=counters["client"]).queue(ANALYTICS_QUEUE),
+        lambda: SQSQueueBackend(
+            queue_urls=settings.sqs_queue_urls,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            request_counter=counters["client"],
+        ).queue(ANALYTICS_QUEUE),
         spool_dir=spool,
     )
     start = int(dt.datetime(2026, 11, 16, 9, tzinfo=dt.UTC).timestamp() * 1000)

@@ -42,7 +42,8 @@ from _common import machine, percentile, table, write_result  # noqa: E402
 
 from cv_analytics.clock import SystemClock  # noqa: E402
 from cv_analytics.queues.base import OutgoingMessage  # noqa: E402
-from cv_analytics.queues.sqlite import SQLiteQueue, SQLiteQueueBackend, _NewMessage  # noqa: E402
+from cv_analytics.queues.sqlite import SQLiteQueue, SQLiteQueueBackend  # noqa: E402
+from cv_analytics.queues.sqlite.schema import _NewMessage  # noqa: E402
 
 
 @dataclass

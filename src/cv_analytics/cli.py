@@ -272,7 +272,8 @@ def dlq_show(
         table.add_column(column, overflow="fold")
     for letter in letters:
         body = letter.body if len(letter.body) <= 120 else letter.body[:117] + "..."
-        table.add_row(letter.message_id, letter.group_id or "", letter.receive_count or "", letter.reason or "", body)
+        receives = "" if letter.receive_count is None else str(letter.receive_count)
+        table.add_row(letter.message_id, letter.group_id or "", receives, letter.reason or "", body)
     out.print(table)
 
 

@@ -245,7 +245,7 @@ def test_cli_bootstrap_prints_exports_a_shell_can_eval(aws: Any, moto_reset: str
     assert exported["AWS_REGION"] == "us-east-1"
     assert exported["AWS_SQS_URL"].endswith("/cli-test-analytics.fifo")
     assert exported["CV_ANALYTICS_INTERACTIONS_TABLE"] == "cli-test-analytics"
-    assert "cli-test-jobs-response-dlq.fifo" in result.stderr and "created" in result.stderr
+    assert "cli-test-jobs-response-dlq " in result.stderr and "created" in result.stderr
 
 
 def test_cli_bootstrap_through_the_main_command_reports_json_the_second_time(aws: Any, moto_reset: str) -> None:

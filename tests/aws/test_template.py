@@ -70,9 +70,9 @@ def test_the_template_declares_exactly_the_queues_and_tables_of_resources_py(tem
 def _as_sqs_attributes(properties: dict[str, Any]) -> dict[str, str]:
     """Template queue properties in the string form SQS attributes take."""
     attributes = {}
-    for name in ("FifoQueue", "ContentBasedDeduplication", "MessageRetentionPeriod", "VisibilityTimeout",
-                 "MaximumMessageSize", "DelaySeconds"):  # fmt: skip
-        value = properties[name]
+    for name, value in properties.items():
+        if name in ("QueueName", "RedrivePolicy"):
+            continue
         attributes[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return attributes
 
@@ -82,7 +82,8 @@ def test_each_queue_in_the_template_has_the_attributes_resources_py_gives_it(
     template: dict[str, Any], spec: QueueSpec
 ) -> None:
     properties = _props(template, spec.logical_id)
-    assert properties["QueueName"] == _sub(f"${{NamePrefix}}-{spec.base_name}.fifo")
+    suffix = ".fifo" if spec.config.fifo else ""
+    assert properties["QueueName"] == _sub(f"${{NamePrefix}}-{spec.base_name}{suffix}")
     wanted = spec.attributes(dead_letter_arn="<dead-letter-arn>")
     redrive = wanted.pop("RedrivePolicy", None)
     assert _as_sqs_attributes(properties) == wanted
@@ -158,7 +159,15 @@ def test_queue_attributes_are_the_ones_the_design_names() -> None:
         assert spec.config.max_receive_count == 3, spec.key
     for spec in (resources.ANALYTICS_DLQ, resources.JOB_REQUEST_DLQ, resources.JOB_RESPONSE_DLQ):
         assert spec.config.retention_seconds == fourteen_days, spec.key
-    assert all(spec.attributes("arn:dlq")["FifoQueue"] == "true" for spec in QUEUES)
+    for spec in (resources.ANALYTICS_QUEUE, resources.ANALYTICS_DLQ):
+        assert spec.attributes("arn:dlq")["FifoQueue"] == "true", spec.key
+    # the jobs queues are standard queues: SQS refuses FifoQueue on those
+    for spec in (resources.JOB_REQUEST_QUEUE, resources.JOB_REQUEST_DLQ, resources.JOB_RESPONSE_QUEUE, resources.JOB_RESPONSE_DLQ):
+        assert "FifoQueue" not in spec.attributes("arn:dlq"), spec.key
+        assert not spec.name().endswith(".fifo"), spec.key
+    assert resources.JOB_REQUEST_QUEUE.attributes("arn:dlq")["VisibilityTimeout"] == "900"
+    assert resources.JOB_REQUEST_QUEUE.attributes("arn:dlq")["ReceiveMessageWaitTimeSeconds"] == "20"
+    assert resources.JOB_RESPONSE_QUEUE.attributes("arn:dlq")["VisibilityTimeout"] == "300"
     assert resources.EVENTS_TABLE.ttl_attribute == "ttl"
     assert resources.INTERACTIONS_TABLE.global_secondary_indexes() == [
         {
@@ -449,8 +458,11 @@ def test_the_deployed_stack_has_each_queue_with_its_attributes(stack: dict[str, 
     url = stack[spec.output_key]
     assert url.endswith("/" + spec.name(PREFIX))
     attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
-    assert attributes["FifoQueue"] == "true"
-    assert attributes["ContentBasedDeduplication"] == ("true" if spec.config.content_based_dedup else "false")
+    if spec.config.fifo:
+        assert attributes["FifoQueue"] == "true"
+        assert attributes["ContentBasedDeduplication"] == ("true" if spec.config.content_based_dedup else "false")
+    else:
+        assert attributes.get("FifoQueue", "false") == "false"
     assert attributes["MessageRetentionPeriod"] == str(int(spec.config.retention_seconds))
     assert attributes["VisibilityTimeout"] == str(int(spec.config.visibility_timeout))
     if spec.dead_letter is None:

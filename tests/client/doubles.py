@@ -108,6 +108,10 @@ class MemoryQueue(Queue):
             self._received.pop(message.receipt_handle, None)
             self.dead.append((message, reason))
 
+    def _peek(self, limit: int) -> list[Message]:
+        with self._lock:
+            return [Message(self._ids[m.dedup_id or ""], "", m.body, m.group_id, m.dedup_id, 0, 0.0) for m in self.stored[:limit]]
+
 
 class FileQueue(MemoryQueue):
     """Messages appended to a JSON-lines file under ``flock``: visible across processes."""

@@ -12,7 +12,7 @@ import sqlite3
 import pytest
 
 from cv_analytics.exceptions import QueueUnavailableError
-from cv_analytics.queues import sqlite as sqlite_queue
+from cv_analytics.queues.sqlite import queue as sqlite_queue
 from cv_analytics.queues.base import MAX_MESSAGE_BYTES, UNAVAILABLE_ERROR_CODE, OutgoingMessage
 from tests.client.doubles import MemoryQueue
 
@@ -75,6 +75,8 @@ def test_a_duplicate_inside_one_send_many_call_is_stored_once(queue_env):
 
 
 def test_send_many_to_an_unreachable_queue_returns_retryable_failures_instead_of_raising(queue_env):
+    if queue_env.unavailable is None:
+        pytest.skip(f"the {queue_env.name} backend has no unavailable")
     q = queue_env.make_queue("analytics.fifo")
     sent = _messages(25)
 

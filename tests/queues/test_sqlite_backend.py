@@ -11,23 +11,22 @@ import pytest
 from cv_analytics.clock import ManualClock, SystemClock
 from cv_analytics.exceptions import QueueError, QueueUnavailableError
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, OutgoingMessage, QueueConfig
-from cv_analytics.queues.sqlite import (
-    _CLAIM,
-    _COUNT_IN_FLIGHT,
-    _FIRST_READY,
-    _REFRESH_GROUP,
-    SCHEMA_VERSION,
-    SQLiteQueue,
-    SQLiteQueueBackend,
-    dead_letter_queue_name,
-)
+from cv_analytics.queues.sqlite import SQLiteQueue, SQLiteQueueBackend, dead_letter_queue_name
+from cv_analytics.queues.sqlite.schema import _CLAIM, _COUNT_IN_FLIGHT, _FIRST_READY, _REFRESH_GROUP, SCHEMA_VERSION
 
+from .envs import ThreadedManualClock
 from .helpers import bodies, drain, send, send_many
 
 
 @pytest.fixture
+def clock() -> ThreadedManualClock:
+    """A manual clock that gives the test's other threads a moment before a long poll moves time on."""
+    return ThreadedManualClock()
+
+
+@pytest.fixture
 def backend(tmp_path, clock: ManualClock):
-    b = SQLiteQueueBackend(tmp_path / "q.db", clock=clock, busy_timeout=0.2)
+    b = SQLiteQueueBackend(tmp_path / "q.db", clock=clock, busy_timeout=0.2, poll_interval=1.0)
     yield b
     b.close()
 
@@ -379,3 +378,40 @@ def test_a_queue_opened_before_fork_gets_a_fresh_connection_in_the_child(tmp_pat
     assert q._backend.connection() is parent_conn
     send(q, "after fork")
     assert bodies(drain(q)) == ["after fork"]
+
+
+class _RecordingClock(ManualClock):
+    """A clock of no known type: records how the queue waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, seconds, event=None):
+        self.waits.append(seconds)
+        if event is not None and event.is_set():
+            return True
+        self.advance(max(0.0, seconds))
+        return event is not None and event.is_set()
+
+    def sleep(self, seconds):
+        raise AssertionError("a long poll waits with Clock.wait(seconds, event), never a bare sleep")
+
+
+@pytest.mark.parametrize("backend_name", ["sqlite", "memory"])
+def test_a_long_poll_waits_through_clock_wait_whatever_the_clock_type(tmp_path, backend_name):
+    from cv_analytics.queues.memory import MemoryQueueBackend
+
+    clock = _RecordingClock()
+    backend = (
+        SQLiteQueueBackend(tmp_path / "q.db", clock=clock, poll_interval=1.0)
+        if backend_name == "sqlite"
+        else MemoryQueueBackend(clock=clock)
+    )
+    q = backend.queue("a.fifo")
+    start = clock.monotonic()
+
+    assert q.receive(10, wait_seconds=5) == []
+
+    assert clock.monotonic() - start == pytest.approx(5.0)
+    assert clock.waits and sum(clock.waits) == pytest.approx(5.0)

@@ -154,8 +154,12 @@ class _ProcessorState:
         self.clock: Clock = overrides.clock or SystemClock()
         # The SQS backend itself, not the configured queue URL: an event names its queue by ARN,
         # which only the SQS backend can resolve (and dead-lettering must go to that queue's DLQ).
-        self.backend: SQSQueueBackend = SQSQueueBackend.from_settings(
-            self.settings, request_counter=overrides.request_counter, clock=self.clock
+        self.backend: SQSQueueBackend = SQSQueueBackend(
+            queue_urls=self.settings.sqs_queue_urls,
+            region=self.settings.aws_region,
+            endpoint_url=self.settings.aws_endpoint_url,
+            request_counter=overrides.request_counter,
+            clock=self.clock,
         )
         self.store: Store = open_store(self.settings, clock=self.clock)
         _count_requests_of(self.store, overrides.request_counter)

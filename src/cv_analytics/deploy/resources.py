@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..exceptions import ConfigurationError
-from ..queues.base import JOBS_QUEUE_CONFIG, QueueConfig
+from ..queues.base import QueueConfig
+from ..queues.presets import ANALYTICS, JOBS_REQUEST, JOBS_RESPONSE, QueuePreset, sqs_attributes
 
 #: The default name prefix, used by the CLI and the template alike.
 DEFAULT_PREFIX = "cv-analytics"
@@ -31,25 +32,6 @@ DEFAULT_PREFIX = "cv-analytics"
 PREFIX_PATTERN = r"^[A-Za-z][A-Za-z0-9-]{0,31}$"
 
 DAY = 24 * 3600
-
-#: A message is dead-lettered after this many receives (DESIGN.md).
-MAX_RECEIVE_COUNT = 3
-
-#: Dead-letter queues keep messages 14 days, SQS's maximum, so there is time to inspect and redrive them.
-DEAD_LETTER_QUEUE_CONFIG = QueueConfig(retention_seconds=14 * DAY, max_receive_count=MAX_RECEIVE_COUNT)
-
-#: The analytics queue. The processor Lambda has a 30 s timeout; AWS advises a
-#: visibility timeout of at least six times the function timeout for an SQS
-#: event source, so a batch that is retried inside Lambda is not handed to a
-#: second invocation meanwhile (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
-#: Content-based deduplication is a safety net for producers that send no
-#: deduplication id; the client sends ``<correlationId>:<eventType>``.
-ANALYTICS_QUEUE_CONFIG = QueueConfig(
-    visibility_timeout=300.0,
-    retention_seconds=4 * DAY,
-    max_receive_count=MAX_RECEIVE_COUNT,
-    content_based_dedup=True,
-)
 
 ScalarType = Literal["S", "N", "B"]
 
@@ -66,11 +48,12 @@ def validate_prefix(prefix: str) -> str:
 
 @dataclass(frozen=True)
 class QueueSpec:
-    """An SQS FIFO queue: its name, behaviour and the variable that carries its URL."""
+    """An SQS queue (FIFO or standard, as its preset says): its name, behaviour and the variable that carries its URL."""
 
     #: Short key used in bootstrap reports: ``analytics``, ``analytics-dlq``...
     key: str
-    #: Name without prefix and without the ``.fifo`` suffix SQS requires of FIFO queues.
+    #: Name without prefix and without the ``.fifo`` suffix SQS requires of FIFO queues
+    #: (the preset's name, or its dead-letter queue's).
     base_name: str
     #: Logical id of the queue in ``infra/template.yaml``.
     logical_id: str
@@ -83,8 +66,9 @@ class QueueSpec:
     dead_letter: QueueSpec | None = None
 
     def name(self, prefix: str = DEFAULT_PREFIX) -> str:
-        """The physical queue name, e.g. ``cv-analytics-analytics.fifo``."""
-        return f"{validate_prefix(prefix)}-{self.base_name}.fifo"
+        """The physical queue name, e.g. ``cv-analytics-analytics.fifo``, ``cv-analytics-jobs-request``."""
+        suffix = ".fifo" if self.config.fifo else ""
+        return f"{validate_prefix(prefix)}-{self.base_name}{suffix}"
 
     def attributes(self, dead_letter_arn: str | None = None) -> dict[str, str]:
         """The queue attributes as SQS ``CreateQueue`` takes and ``GetQueueAttributes`` returns them.
@@ -93,14 +77,7 @@ class QueueSpec:
         since the redrive policy names it by ARN.
         """
         config = self.config
-        attributes = {
-            "FifoQueue": "true",
-            "ContentBasedDeduplication": _bool(config.content_based_dedup),
-            "MessageRetentionPeriod": str(int(config.retention_seconds)),
-            "VisibilityTimeout": str(int(config.visibility_timeout)),
-            "MaximumMessageSize": str(config.max_message_bytes),
-            "DelaySeconds": str(int(config.delay_seconds)),
-        }
+        attributes = sqs_attributes(config)
         if self.dead_letter is not None:
             if dead_letter_arn is None:
                 raise ValueError(f"queue {self.key!r} has a dead-letter queue: pass its ARN")
@@ -206,10 +183,6 @@ class FunctionSpec:
         return f"/aws/lambda/{self.name(prefix)}"
 
 
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
-
-
 def _key_schema(partition: KeyAttribute, sort: KeyAttribute | None) -> list[dict[str, str]]:
     schema = [{"AttributeName": partition.name, "KeyType": "HASH"}]
     if sort is not None:
@@ -219,56 +192,37 @@ def _key_schema(partition: KeyAttribute, sort: KeyAttribute | None) -> list[dict
 
 # -- queues ---------------------------------------------------------------------
 
-ANALYTICS_DLQ = QueueSpec(
-    key="analytics-dlq",
-    base_name="analytics-dlq",
-    logical_id="AnalyticsDeadLetterQueue",
-    config=DEAD_LETTER_QUEUE_CONFIG,
-    env_var="CV_ANALYTICS_DLQ_URL",
-    output_key="AnalyticsDeadLetterQueueUrl",
+def _queue_specs(
+    preset: QueuePreset, logical_id: str, env_var: str, dead_letter_env_var: str
+) -> tuple[QueueSpec, QueueSpec]:
+    """A preset's queue and its dead-letter queue, named and configured by the preset."""
+    dead_letter = QueueSpec(
+        key=preset.dead_letter_name,
+        base_name=preset.dead_letter_name,
+        logical_id=logical_id.removesuffix("Queue") + "DeadLetterQueue",
+        config=preset.dead_letter_config,
+        env_var=dead_letter_env_var,
+        output_key=logical_id.removesuffix("Queue") + "DeadLetterQueueUrl",
+    )
+    queue = QueueSpec(
+        key=preset.name,
+        base_name=preset.name,
+        logical_id=logical_id,
+        config=preset.config,
+        env_var=env_var,
+        output_key=f"{logical_id}Url",
+        dead_letter=dead_letter,
+    )
+    return queue, dead_letter
+
+
+# AWS_SQS_URL: the existing deployment's name
+ANALYTICS_QUEUE, ANALYTICS_DLQ = _queue_specs(ANALYTICS, "AnalyticsQueue", "AWS_SQS_URL", "CV_ANALYTICS_DLQ_URL")
+JOB_REQUEST_QUEUE, JOB_REQUEST_DLQ = _queue_specs(
+    JOBS_REQUEST, "JobRequestQueue", "AI_JOB_REQUEST_QUEUE_URL", "CV_ANALYTICS_JOB_REQUEST_DLQ_URL"
 )
-ANALYTICS_QUEUE = QueueSpec(
-    key="analytics",
-    base_name="analytics",
-    logical_id="AnalyticsQueue",
-    config=ANALYTICS_QUEUE_CONFIG,
-    env_var="AWS_SQS_URL",  # the existing deployment's name
-    output_key="AnalyticsQueueUrl",
-    dead_letter=ANALYTICS_DLQ,
-)
-JOB_REQUEST_DLQ = QueueSpec(
-    key="jobs-request-dlq",
-    base_name="jobs-request-dlq",
-    logical_id="JobRequestDeadLetterQueue",
-    config=DEAD_LETTER_QUEUE_CONFIG,
-    env_var="CV_ANALYTICS_JOB_REQUEST_DLQ_URL",
-    output_key="JobRequestDeadLetterQueueUrl",
-)
-JOB_REQUEST_QUEUE = QueueSpec(
-    key="jobs-request",
-    base_name="jobs-request",
-    logical_id="JobRequestQueue",
-    config=JOBS_QUEUE_CONFIG,
-    env_var="AI_JOB_REQUEST_QUEUE_URL",
-    output_key="JobRequestQueueUrl",
-    dead_letter=JOB_REQUEST_DLQ,
-)
-JOB_RESPONSE_DLQ = QueueSpec(
-    key="jobs-response-dlq",
-    base_name="jobs-response-dlq",
-    logical_id="JobResponseDeadLetterQueue",
-    config=DEAD_LETTER_QUEUE_CONFIG,
-    env_var="CV_ANALYTICS_JOB_RESPONSE_DLQ_URL",
-    output_key="JobResponseDeadLetterQueueUrl",
-)
-JOB_RESPONSE_QUEUE = QueueSpec(
-    key="jobs-response",
-    base_name="jobs-response",
-    logical_id="JobResponseQueue",
-    config=JOBS_QUEUE_CONFIG,
-    env_var="AI_JOB_RESPONSE_QUEUE_URL",
-    output_key="JobResponseQueueUrl",
-    dead_letter=JOB_RESPONSE_DLQ,
+JOB_RESPONSE_QUEUE, JOB_RESPONSE_DLQ = _queue_specs(
+    JOBS_RESPONSE, "JobResponseQueue", "AI_JOB_RESPONSE_QUEUE_URL", "CV_ANALYTICS_JOB_RESPONSE_DLQ_URL"
 )
 
 #: Every queue, each dead-letter queue before the queue that redrives into it

@@ -1,7 +1,6 @@
-"""Queues with SQS FIFO semantics: the protocol, and backends chosen by URL."""
+"""Queues with SQS semantics (FIFO and standard): the protocol, the presets, and backends chosen by URL."""
 
 from .base import (
-    JOBS_QUEUE_CONFIG,
     MAX_BATCH_SIZE,
     Message,
     OutgoingMessage,
@@ -11,15 +10,21 @@ from .base import (
     QueueConfig,
     SendOutcome,
 )
+from .presets import ANALYTICS, JOBS_REQUEST, JOBS_RESPONSE, PRESETS, QueuePreset, dead_letter_queue_name
 
 __all__ = [
-    "JOBS_QUEUE_CONFIG",
+    "ANALYTICS",
+    "JOBS_REQUEST",
+    "JOBS_RESPONSE",
     "MAX_BATCH_SIZE",
+    "PRESETS",
     "Message",
     "OutgoingMessage",
     "Queue",
     "QueueAttributes",
     "QueueBackend",
     "QueueConfig",
+    "QueuePreset",
     "SendOutcome",
+    "dead_letter_queue_name",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..exceptions import QueueError, QueueUnavailableError
@@ -32,11 +32,15 @@ UNAVAILABLE_ERROR_CODE = "QueueUnavailable"
 FAILURE_REASON_ATTRIBUTE = "failureReason"
 SOURCE_QUEUE_ATTRIBUTE = "sourceQueue"
 RECEIVE_COUNT_ATTRIBUTE = "receiveCount"
+#: When it entered the dead-letter queue (seconds since the epoch, as text).
+DEAD_LETTERED_AT_ATTRIBUTE = "deadLetteredAt"
 
 
 @dataclass(frozen=True)
 class QueueConfig:
-    """How a queue behaves; defaults are the analytics queue's."""
+    """How a queue behaves. ``fifo`` False is an SQS standard queue: at-least-once,
+    no message groups, no deduplication. The named queues' settings are in
+    :mod:`cv_analytics.queues.presets`."""
 
     fifo: bool = True
     visibility_timeout: float = 30.0
@@ -46,16 +50,16 @@ class QueueConfig:
     content_based_dedup: bool = False
     max_message_bytes: int = MAX_MESSAGE_BYTES
     delay_seconds: float = 0.0
+    #: How long :meth:`Queue.receive` waits by default (SQS's ReceiveMessageWaitTimeSeconds).
+    receive_wait_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         if self.max_receive_count < 1:
             raise ValueError("max_receive_count must be at least 1")
         if not 0 <= self.visibility_timeout <= MAX_VISIBILITY_TIMEOUT:
             raise ValueError("visibility_timeout must be between 0 and 12 hours")
-
-
-#: Jobs queues keep messages 14 days (DESIGN.md).
-JOBS_QUEUE_CONFIG = QueueConfig(retention_seconds=14 * 24 * 3600.0, visibility_timeout=60.0)
+        if not 0 <= self.receive_wait_seconds <= MAX_WAIT_SECONDS:
+            raise ValueError(f"receive_wait_seconds must be between 0 and {MAX_WAIT_SECONDS:g}")
 
 
 @dataclass(frozen=True)
@@ -124,12 +128,17 @@ def unavailable_outcomes(count: int, exc: Exception) -> list[SendOutcome]:
     return [SendOutcome(i, error_code=UNAVAILABLE_ERROR_CODE, error=str(exc)) for i in range(count)]
 
 
-def _batches(messages: Sequence[OutgoingMessage]) -> Iterator[tuple[int, list[OutgoingMessage]]]:
+def request_batches(
+    messages: Sequence[OutgoingMessage], size_of: Callable[[OutgoingMessage], int] = message_size
+) -> Iterator[tuple[int, list[OutgoingMessage]]]:
     """``(index of the first, batch)``: runs of at most MAX_BATCH_SIZE messages and
-    MAX_BATCH_BYTES (a message over that alone makes a batch, for send_batch to refuse)."""
-    start, batch, size = 0, [], 0
+    MAX_BATCH_BYTES as ``size_of`` measures them (a message over that alone makes a
+    batch, for the send to refuse). The one rule for cutting sends into requests."""
+    start: int = 0
+    batch: list[OutgoingMessage] = []
+    size = 0
     for index, message in enumerate(messages):
-        length = message_size(message)
+        length = size_of(message)
         if batch and (len(batch) == MAX_BATCH_SIZE or size + length > MAX_BATCH_BYTES):
             yield start, batch
             start, batch, size = index, [], 0
@@ -210,7 +219,7 @@ class Queue(ABC):
         """
         outcomes: list[SendOutcome] = []
         failure: QueueUnavailableError | None = None
-        for start, chunk in _batches(messages):
+        for start, chunk in request_batches(messages):
             if failure is None:
                 try:
                     results = self.send_batch(chunk)
@@ -225,24 +234,46 @@ class Queue(ABC):
         self,
         max_messages: int = MAX_BATCH_SIZE,
         *,
-        wait_seconds: float = 0.0,
+        wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[Message]:
         """Receive up to ``max_messages`` (1–10), waiting up to ``wait_seconds``
-        (0–20) for the first one. FIFO: per group, in order; a group with a
-        message in flight yields nothing until that message is deleted or visible."""
+        (0–20; by default the queue's ``receive_wait_seconds``) for the first one.
+        FIFO: per group, in order; a group with a message in flight yields nothing
+        until that message is deleted or visible. A standard queue has no groups."""
         if not 1 <= max_messages <= MAX_BATCH_SIZE:
             raise ValueError(f"max_messages must be 1–{MAX_BATCH_SIZE}, got {max_messages}")
-        if not 0 <= wait_seconds <= MAX_WAIT_SECONDS:
-            raise ValueError(f"wait_seconds must be 0–{MAX_WAIT_SECONDS:g}, got {wait_seconds}")
+        wait, timeout = self._receive_arguments(wait_seconds, visibility_timeout)
+        return self._receive(max_messages, wait, timeout)
+
+    def _receive_arguments(self, wait_seconds: float | None, visibility_timeout: float | None) -> tuple[float, float]:
+        wait = self.config.receive_wait_seconds if wait_seconds is None else wait_seconds
+        if not 0 <= wait <= MAX_WAIT_SECONDS:
+            raise ValueError(f"wait_seconds must be 0–{MAX_WAIT_SECONDS:g}, got {wait}")
         timeout = self.config.visibility_timeout if visibility_timeout is None else visibility_timeout
-        return self._receive(max_messages, wait_seconds, timeout)
+        if not 0 <= timeout <= MAX_VISIBILITY_TIMEOUT:
+            raise ValueError("visibility_timeout must be between 0 and 12 hours")
+        return wait, timeout
+
+    def peek(self, limit: int = MAX_BATCH_SIZE) -> list[Message]:
+        """Up to ``limit`` messages in queue order, left in place: nothing is
+        received, no receive count moves, no group is blocked.
+
+        For listing (a dead-letter queue above all). The messages' receipt
+        handles are empty: a peeked message cannot be deleted nor failed.
+        ``receive_count`` is how many times the message was received here.
+        Where a backend cannot read without receiving (SQS), it says what it
+        does instead.
+        """
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, got {limit}")
+        return self._peek(limit)
 
     def receive_many(
         self,
         max_messages: int,
         *,
-        wait_seconds: float = 0.0,
+        wait_seconds: float | None = None,
         visibility_timeout: float | None = None,
     ) -> list[Message]:
         """Like :meth:`receive`, for any number of messages, in as few round trips
@@ -274,23 +305,44 @@ class Queue(ABC):
             raise ValueError("timeout_seconds must be between 0 and 12 hours")
         self._change_visibility(receipt_handle, timeout_seconds, None)
 
-    def fail(self, message: Message, reason: str, *, retry_delay: float = 0.0) -> bool:
+    def fail(self, message: Message, reason: str, *, retry_delay: float = 0.0, permanent: bool = False) -> bool:
         """Record that handling ``message`` failed, and why.
 
-        Before its last receive the message becomes visible again after
-        ``retry_delay``; on its last (``receive_count >= max_receive_count``) it
-        moves to the dead-letter queue now, carrying ``reason`` as the
-        ``failureReason`` attribute. Returns True when it was dead-lettered.
+        A transient failure: before its last receive the message becomes
+        visible again after ``retry_delay``; on its last (``receive_count >=
+        max_receive_count``) it moves to the dead-letter queue now, carrying
+        ``reason`` as the ``failureReason`` attribute. A ``permanent`` failure
+        (it can never succeed: malformed, invalid) moves it there at once,
+        whatever its receive count, so the messages behind it in its group do
+        not burn their receives. Returns True when it was dead-lettered.
         A dead-letter queue has none of its own: there the message just becomes
         visible again. Raises :class:`~cv_analytics.exceptions.ReceiptHandleError`
         when the message was received again since (its handle is stale).
         """
         reason = reason[:1024]
-        if self.dead_letter_queue is not None and message.receive_count >= self.config.max_receive_count:
+        if self.dead_letter_queue is not None and (permanent or message.receive_count >= self.config.max_receive_count):
             self._dead_letter(message, reason)
             return True
         self._change_visibility(message.receipt_handle, retry_delay, reason)
         return False
+
+    def dead_letter(self, message: Message, reason: str) -> None:
+        """Move a received message to the dead-letter queue now, whatever its
+        receive count, keeping ``reason``, its receive count and this queue's
+        name as attributes. Raises :class:`~cv_analytics.exceptions.QueueError`
+        on a queue without a dead-letter queue."""
+        self.require_dead_letter_queue("dead-letter a message")
+        self._dead_letter(message, reason[:1024])
+
+    def require_dead_letter_queue(self, action: str) -> Queue:
+        """This queue's dead-letter queue; :class:`QueueError` saying so when it has none."""
+        dlq = self.dead_letter_queue
+        if dlq is None:
+            raise QueueError(
+                f"cannot {action}: queue {self.name!r} has no dead-letter queue "
+                "(it is one itself, or on SQS it has no redrive policy)"
+            )
+        return dlq
 
     @property
     @abstractmethod
@@ -303,9 +355,7 @@ class Queue(ABC):
         The generic way (receive, send, delete), which works on any backend;
         a backend may do it natively.
         """
-        dlq = self.dead_letter_queue
-        if dlq is None:
-            raise QueueError(f"queue {self.name!r} has no dead-letter queue to redrive from")
+        dlq = self.require_dead_letter_queue("redrive")
         moved = 0
         while max_messages is None or moved < max_messages:
             want = MAX_BATCH_SIZE if max_messages is None else min(MAX_BATCH_SIZE, max_messages - moved)
@@ -362,6 +412,10 @@ class Queue(ABC):
     def _dead_letter(self, message: Message, reason: str) -> None:
         """Move a received message to the dead-letter queue with ``reason``."""
 
+    @abstractmethod
+    def _peek(self, limit: int) -> list[Message]:
+        """Up to ``limit`` messages in queue order, without receiving them."""
+
     # -- shared checks --------------------------------------------------------
 
     def _check_batch(
@@ -415,7 +469,20 @@ class Queue(ABC):
         return None
 
 
-_DLQ_ONLY_ATTRIBUTES = frozenset({FAILURE_REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE})
+_DLQ_ONLY_ATTRIBUTES = frozenset(
+    {FAILURE_REASON_ATTRIBUTE, SOURCE_QUEUE_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE, DEAD_LETTERED_AT_ATTRIBUTE}
+)
+
+
+def dead_letter_attributes(attributes: Mapping[str, str], reason: str, source: str, receive_count: int, now: float) -> dict[str, str]:
+    """A message's attributes once dead-lettered: its own, plus why, from where, after how many receives, and when."""
+    return {
+        **attributes,
+        FAILURE_REASON_ATTRIBUTE: reason,
+        SOURCE_QUEUE_ATTRIBUTE: source,
+        RECEIVE_COUNT_ATTRIBUTE: str(receive_count),
+        DEAD_LETTERED_AT_ATTRIBUTE: f"{now:.3f}",
+    }
 
 
 class QueueBackend(ABC):

@@ -63,13 +63,14 @@ def open_queue_backend(
     )
 
 
-def queue_config(settings: Settings, name: str) -> QueueConfig | None:
-    """The configuration a named queue is opened with (``None``: the backend's preset)."""
-    from ..queues.base import JOBS_QUEUE_CONFIG, QueueConfig
+def queue_config(settings: Settings, name: str) -> QueueConfig:
+    """The configuration a named queue is opened with: its preset, and the embedded
+    analytics queue's visibility timeout from ``CV_ANALYTICS_VISIBILITY_TIMEOUT`` (30 s)."""
+    from ..queues.presets import preset
 
     if name == ANALYTICS_QUEUE:
-        return QueueConfig(visibility_timeout=settings.visibility_timeout_seconds)
-    return JOBS_QUEUE_CONFIG
+        return preset(name).with_visibility_timeout(settings.visibility_timeout_seconds)
+    return preset(name).config
 
 
 def open_store(

@@ -14,14 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ..exceptions import ConfigurationError
+from ..queues import presets
 
 PREFIX = "CV_ANALYTICS_"
 DEFAULT_DATA_DIR = "cv-analytics-data"
 
 #: Logical queue names, each with the environment variable the existing deployment uses for its URL on SQS.
-ANALYTICS_QUEUE = "analytics"
-JOBS_REQUEST_QUEUE = "jobs-request"
-JOBS_RESPONSE_QUEUE = "jobs-response"
+ANALYTICS_QUEUE = presets.ANALYTICS.name
+JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
+JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -61,7 +62,7 @@ class Settings:
     orphan_timeout_seconds: float = 900.0
     pending_ttl_seconds: float = 7 * 24 * 3600.0
     #: embedded analytics queue: how long a received message stays hidden before redelivery
-    visibility_timeout_seconds: float = 30.0
+    visibility_timeout_seconds: float = presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT
     #: seconds between orphan sweeps (the embedded worker, and each Lambda container)
     sweep_interval_seconds: float | None = None
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
@@ -95,7 +96,7 @@ class Settings:
             sender_email=env.get("SENDER_EMAIL"),
             orphan_timeout_seconds=_float(env, f"{PREFIX}ORPHAN_TIMEOUT", 900.0),
             pending_ttl_seconds=_float(env, f"{PREFIX}PENDING_TTL", 7 * 24 * 3600.0),
-            visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", 30.0),
+            visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             env=env,
         )
