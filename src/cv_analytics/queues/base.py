@@ -274,19 +274,22 @@ class Queue(ABC):
             raise ValueError("timeout_seconds must be between 0 and 12 hours")
         self._change_visibility(receipt_handle, timeout_seconds, None)
 
-    def fail(self, message: Message, reason: str, *, retry_delay: float = 0.0) -> bool:
+    def fail(self, message: Message, reason: str, *, retry_delay: float = 0.0, permanent: bool = False) -> bool:
         """Record that handling ``message`` failed, and why.
 
         Before its last receive the message becomes visible again after
         ``retry_delay``; on its last (``receive_count >= max_receive_count``) it
         moves to the dead-letter queue now, carrying ``reason`` as the
-        ``failureReason`` attribute. Returns True when it was dead-lettered.
+        ``failureReason`` attribute. With ``permanent`` (it can never succeed)
+        it moves there now, whatever its receive count. Returns True when it was dead-lettered.
         A dead-letter queue has none of its own: there the message just becomes
         visible again. Raises :class:`~cv_analytics.exceptions.ReceiptHandleError`
         when the message was received again since (its handle is stale).
         """
         reason = reason[:1024]
-        if self.dead_letter_queue is not None and message.receive_count >= self.config.max_receive_count:
+        if self.dead_letter_queue is not None and (
+            permanent or message.receive_count >= self.config.max_receive_count
+        ):
             self._dead_letter(message, reason)
             return True
         self._change_visibility(message.receipt_handle, retry_delay, reason)
