@@ -212,16 +212,23 @@ class BatchEngine(Generic[RecordT]):
         """
         results: dict[int, ItemResult] = {}
         decoded: list[tuple[int, RecordT]] = []
+        held: set[str | None] = set()  # groups already retried while decoding: their later messages wait
         for index, message in enumerate(messages):
             if isinstance(message, UnreadableRecord):
                 results[index] = ItemResult(message.message_id, message.group_id, Status.TRANSIENT, message.reason)
+            elif fifo and message.group_id in held:
+                results[index] = _result(message, Status.SKIPPED, _held_reason(message.group_id))
                 continue
-            try:
-                decoded.append((index, self.handler.decode(message)))
-            except self.handler.transient_errors as exc:
-                results[index] = _transient(message, str(exc), outage=True)
-            except Exception as exc:  # noqa: BLE001 - whatever one body does, it costs at most itself
-                results[index] = _result(message, Status.PERMANENT, _reason_of(exc))
+            else:
+                try:
+                    decoded.append((index, self.handler.decode(message)))
+                    continue
+                except self.handler.transient_errors as exc:
+                    results[index] = _transient(message, str(exc), outage=True)
+                except Exception as exc:  # noqa: BLE001 - whatever one body does, it costs at most itself
+                    results[index] = _result(message, Status.PERMANENT, _reason_of(exc))
+            if results[index].status is Status.TRANSIENT:
+                held.add(message.group_id)
         if decoded:
             self._handle(messages, decoded, results, max_receive_count)
         ordered = [results[i] for i in range(len(messages))]
