@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -299,3 +300,64 @@ def test_a_batch_from_a_queue_that_cannot_be_opened_fails_whole_and_says_why(aws
     [line] = _log_lines(capsys.readouterr().out, "analytics batch not processed; Lambda will retry the whole batch")
     assert line["level"] == "ERROR" and line["requestId"] == "req-9" and "does not exist" in line["error"]
     assert "exception" not in line, "an error we raise on purpose explains itself without a traceback"
+
+
+def test_a_5000_deep_body_among_200_good_messages_is_dead_lettered_on_its_first_receive(aws: Deployment) -> None:
+    pairs = [(str(uuid.uuid4()), f"session-{i % 3}") for i in range(100)]
+    bodies = [b for cid, session in pairs for b in (_query(cid, session), _response(cid, session))]
+    depth = 5_000
+    deep_body = (
+        '{"eventType":"query","correlationId":"deep","timestamp":%d,"sessionId":"session-1","query":"q",'
+        '"metadata":{"a":%s%s}}' % (MONDAY_W47, "[" * depth, "]" * depth)
+    )
+    for body in bodies[:101]:
+        _send_event(aws, body)
+    deep_id = _send_raw(aws, deep_body, group="session-1", dedup="deep")
+    for body in bodies[101:]:
+        _send_event(aws, body)
+
+    polls = aws.mapping().drain(handlers.process_analytics)
+
+    assert [p.failed for p in polls] == [[] for _ in polls]
+    store = open_store(aws.settings)
+    assert store.counts().interactions[InteractionStatus.ANSWERED] == 100
+    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    [message] = dead["Messages"]
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert message["Body"] == deep_body and attributes[RECEIVE_COUNT_ATTRIBUTE] == "1"
+    assert "deep" in attributes[FAILURE_REASON_ATTRIBUTE].lower()
+    assert deep_id in [p.event["Records"][i]["messageId"] for p in polls for i in range(len(p.event["Records"]))]
+
+
+def test_a_poison_message_and_a_store_outage_in_one_session_lose_no_good_event(aws: Deployment, monkeypatch) -> None:
+    from cv_analytics.exceptions import StoreUnavailableError
+
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    _send_event(aws, _query(first, "session-1"))
+    _send_raw(aws, "{not json", group="session-1", dedup="poison")
+    _send_event(aws, _response(first, "session-1"))
+    _send_event(aws, _query(second, "session-1"))
+    _send_event(aws, _response(second, "session-1"))
+    mapping = aws.mapping(visibility_timeout=1)
+    store = handlers.warm.processor_state().store
+    real, calls = store.record_events, {"n": 0}
+
+    def down_once(events):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreUnavailableError("DynamoDB is throttling; retry later")
+        return real(events)
+
+    monkeypatch.setattr(store, "record_events", down_once)
+
+    outage = mapping.poll(handlers.process_analytics)
+    assert outage is not None and len(outage.failed) == 4, "the four good messages are retried, the poison is not"
+    time.sleep(1.2)  # their visibility timeout: Lambda's natural backoff
+    mapping.drain(handlers.process_analytics)
+
+    for cid in (first, second):
+        interaction = open_store(aws.settings).get_interaction(cid)
+        assert interaction is not None and interaction.status is InteractionStatus.ANSWERED
+    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    assert [m["Body"] for m in dead["Messages"]] == ["{not json"], "nothing that could succeed was dead-lettered"
+    assert dead["Messages"][0]["MessageAttributes"][RECEIVE_COUNT_ATTRIBUTE]["StringValue"] == "1"
