@@ -5,7 +5,7 @@ the real AnalyticsClient sends query/response pairs to the SQS FIFO queue; an
 event source mapping driven by hand (tests/aws_e2e/lambda_poller.py: one
 ReceiveMessage of up to 10, the Lambda event, one DeleteMessageBatch, as
 Lambda's poller does, and its requests are billed too) invokes
-``cv_analytics.aws.handlers.process_analytics``, which records into DynamoDB;
+``cv_analytics.entrypoints.aws_lambda.process_analytics``, which records into DynamoDB;
 then ``weekly_report`` runs for a scheduled event and sends the report by SES.
 Every request is counted with ``RequestCounter`` (SQS billed per 64 KiB chunk),
 one counter per party: the client, the poller, the processor, the reporter.
@@ -63,7 +63,8 @@ import boto3  # noqa: E402
 import yaml  # noqa: E402
 from _common import machine, table, write_result  # noqa: E402
 
-from cv_analytics.aws import handlers, resources  # noqa: E402
+from cv_analytics.deploy import resources  # noqa: E402
+from cv_analytics.entrypoints import aws_lambda as handlers  # noqa: E402
 from cv_analytics.deploy.bootstrap import bootstrap  # noqa: E402
 from cv_analytics.boto.metering import RequestCounter, RequestCounts  # noqa: E402
 from cv_analytics.client import AnalyticsClient  # noqa: E402
@@ -316,7 +317,7 @@ def run_profile(
     handlers.configure(env=env, request_counter=counters["processor"])
     # Build the container's warm state now (as its first invocation would) to put the unit estimator on
     # the store's DynamoDB client; the first invocation below still counts as the cold start.
-    units.attach(handlers._processor_state().store.client)  # type: ignore[attr-defined]
+    units.attach(handlers.warm.processor_state().store.client)  # type: ignore[attr-defined]
 
     sqs = boto3.client("sqs", region_name=REGION)
     mapping = EventSourceMapping(sqs, env["AWS_SQS_URL"])
@@ -414,7 +415,7 @@ def run_report(env: dict[str, str], endpoint: str, interactions: int) -> ReportR
     counter = RequestCounter()
     units = OnDemandUnits({})
     handlers.configure(env=env, request_counter=counter)
-    state = handlers._reporter_state()  # build it now, to put the unit estimator on its DynamoDB client
+    state = handlers.warm.reporter_state()  # build it now, to put the unit estimator on its DynamoDB client
     units.attach(state.store.client)  # type: ignore[attr-defined]
     started = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -437,7 +438,7 @@ def measure_cold_start(env: dict[str, str]) -> float:
     interpreter: Lambda's INIT plus the building of the warm state, which Lambda bills since August 2025."""
     code = (
         "import time; t = time.perf_counter(); "
-        "import cv_analytics.aws.handlers as h; h.process_analytics({'Records': []}, None); "
+        "import cv_analytics.entrypoints.aws_lambda as h; h.process_analytics({'Records': []}, None); "
         "print((time.perf_counter() - t) * 1000)"
     )
     result = subprocess.run(

@@ -141,9 +141,9 @@ def test_each_function_runs_as_resources_py_describes_with_every_resource_in_its
 
 
 def test_the_handlers_and_timeouts_are_the_ones_the_design_names() -> None:
-    assert resources.PROCESSOR_FUNCTION.handler == "cv_analytics.aws.handlers.process_analytics"
+    assert resources.PROCESSOR_FUNCTION.handler == "cv_analytics.entrypoints.aws_lambda.process_analytics"
     assert resources.PROCESSOR_FUNCTION.timeout_seconds == 30
-    assert resources.REPORTER_FUNCTION.handler == "cv_analytics.aws.handlers.weekly_report"
+    assert resources.REPORTER_FUNCTION.handler == "cv_analytics.entrypoints.aws_lambda.weekly_report"
     assert resources.REPORTER_FUNCTION.timeout_seconds == 60
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import boto3
 import pytest
 
-from cv_analytics.aws import handlers
+from cv_analytics.entrypoints import aws_lambda as handlers
 from cv_analytics.deploy.bootstrap import bootstrap
 from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.client import AnalyticsClient

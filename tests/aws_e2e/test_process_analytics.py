@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 
 import pytest
 
-from cv_analytics.aws import handlers
+from cv_analytics.entrypoints import aws_lambda as handlers
 from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
 from cv_analytics.wiring import open_store
@@ -125,17 +126,15 @@ def test_the_contract_messages_become_one_interaction_per_pair_in_either_order(
     assert store.counts().total_interactions == 2
 
 
-def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason_after_three_receives(aws: Deployment) -> None:
+def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason_on_its_first_receive(aws: Deployment) -> None:
     poison_id = _send_raw(aws, "{not json", group="session-poison", dedup="poison-1")
     mapping = aws.mapping()
 
-    polls = [mapping.poll(handlers.process_analytics) for _ in range(3)]
+    poll = mapping.poll(handlers.process_analytics)
 
-    assert all(p is not None for p in polls)
-    receive_counts = [p.event["Records"][0]["attributes"]["ApproximateReceiveCount"] for p in polls]  # type: ignore[union-attr]
-    assert receive_counts == ["1", "2", "3"]
-    # failed (and made visible again at once) on the first two receives; dead-lettered on the third
-    assert [p.failed for p in polls] == [[poison_id], [poison_id], []]  # type: ignore[union-attr]
+    assert poll is not None and poll.event["Records"][0]["attributes"]["ApproximateReceiveCount"] == "1"
+    assert poll.failed == [], "dead-lettered at once: never retried, so not reported failed"
+    assert poll.deleted == [poison_id]  # Lambda's delete of a message moved already is refused, harmlessly
     assert mapping.poll(handlers.process_analytics) is None
     assert aws.queue_counts(aws.queue_url) == (0, 0)
     dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])[
@@ -144,16 +143,17 @@ def test_a_poison_message_ends_in_the_dead_letter_queue_with_its_reason_after_th
     assert [m["Body"] for m in dead] == ["{not json"]
     attributes = {name: value["StringValue"] for name, value in dead[0]["MessageAttributes"].items()}
     assert "not valid JSON" in attributes[FAILURE_REASON_ATTRIBUTE]
-    assert attributes[RECEIVE_COUNT_ATTRIBUTE] == "3"
+    assert attributes[RECEIVE_COUNT_ATTRIBUTE] == "1"
     assert attributes[SOURCE_QUEUE_ATTRIBUTE] == "cv-e2e-analytics.fifo"
 
 
-def test_a_failed_group_head_holds_back_the_rest_of_its_group_until_it_is_dead_lettered(
+def test_a_poison_group_head_is_dead_lettered_and_the_rest_of_its_group_is_recorded_in_the_same_batch(
     aws: Deployment, capsys
 ) -> None:
     held, free = str(uuid.uuid4()), str(uuid.uuid4())
-    poison = _send_raw(aws, '{"eventType": "query"}', group="session-a", dedup="a-0")
-    held_ids = [_send_event(aws, _query(held, "session-a")), _send_event(aws, _response(held, "session-a"))]
+    _send_raw(aws, '{"eventType": "query"}', group="session-a", dedup="a-0")
+    _send_event(aws, _query(held, "session-a"))
+    _send_event(aws, _response(held, "session-a"))
     _send_event(aws, _query(free, "session-b"))
     _send_event(aws, _response(free, "session-b"))
     mapping = aws.mapping()
@@ -162,20 +162,13 @@ def test_a_failed_group_head_holds_back_the_rest_of_its_group_until_it_is_dead_l
     first = mapping.poll(handlers.process_analytics)
 
     assert first is not None and len(first.event["Records"]) == 5
-    assert first.failed == [poison, *held_ids], "the poison message and, unprocessed, the rest of its group"
-    assert store.get_interaction(free) is not None, "the other session's messages went through"
-    assert store.get_interaction(held) is None and store.get_pending(held) == {}
+    assert first.failed == []
+    for cid in (held, free):
+        interaction = store.get_interaction(cid)
+        assert interaction is not None and interaction.status is InteractionStatus.ANSWERED
     [line] = _log_lines(capsys.readouterr().out, "processed analytics batch")
-    assert (line["failed"], line["skipped"], line["succeeded"], line["visibilityResets"]) == (1, 2, 2, 2)
-
-    # the skipped messages were made visible again, so the group comes straight back, in order
-    second = mapping.poll(handlers.process_analytics)
-    assert second is not None and second.failed == [poison, *held_ids]
-    third = mapping.poll(handlers.process_analytics)
-    assert third is not None and [r["messageId"] for r in third.event["Records"]] == [poison, *held_ids]
-    assert third.failed == [], "dead-lettered on its third receive, the group's order is free again"
-    interaction = store.get_interaction(held)
-    assert interaction is not None and interaction.status is InteractionStatus.ANSWERED
+    assert (line["failed"], line["skipped"], line["succeeded"], line["deadLettered"]) == (0, 0, 4, 1)
+    assert mapping.poll(handlers.process_analytics) is None
     assert aws.queue_counts(aws.dlq_url)[0] == 1
 
 
@@ -231,11 +224,13 @@ def test_each_invocation_logs_one_json_line_with_its_counts(aws: Deployment, cap
     first, second = _log_lines(out, "processed analytics batch")
     assert first["requestId"] == "req-1" and first["coldStart"] is True and second["coldStart"] is False
     assert {k: first[k] for k in ("records", "succeeded", "correlated", "pending", "failed", "batchItemFailures")} == {
-        "records": 4, "succeeded": 3, "correlated": 1, "pending": 2, "failed": 1, "batchItemFailures": 1,
+        "records": 4, "succeeded": 3, "correlated": 1, "pending": 2, "failed": 0, "batchItemFailures": 0,
     }  # fmt: skip
+    assert first["deadLettered"] == 1
     assert first["level"] == "INFO" and isinstance(first["durationMs"], float)
     [failure] = _log_lines(out, "analytics message not processed")
     assert failure["messageId"] == poison and "JSON object" in failure["reason"] and failure["level"] == "WARNING"
+    assert failure["status"] == "dead_lettered"
 
 
 def test_the_orphan_sweep_turns_a_query_that_waited_too_long_into_an_unanswered_interaction(
@@ -273,8 +268,7 @@ def test_the_processor_needs_only_what_its_iam_role_grants(aws: Deployment, coun
     _send_raw(aws, "{not json", group="session-2", dedup="poison")
     mapping = aws.mapping()
 
-    for _ in range(3):  # the poison message reaches the dead-letter queue; the first invocation also sweeps
-        mapping.poll(handlers.process_analytics)
+    mapping.poll(handlers.process_analytics)  # the poison message reaches the dead-letter queue; the first invocation also sweeps
 
     used = iam.actions_used(counter.snapshot())
     assert {"sqs:SendMessage", "dynamodb:Scan", "dynamodb:BatchGetItem"} <= used, "dead-lettering and sweeping happened"
@@ -286,11 +280,11 @@ def test_the_processor_needs_only_what_its_iam_role_grants(aws: Deployment, coun
 @pytest.mark.slow
 def test_importing_the_handlers_is_cheap_and_creates_no_clients() -> None:
     code = (
-        "import sys, cv_analytics.aws.handlers as h; "
-        "print(sorted(m for m in ('boto3', 'botocore', 'pydantic') if m in sys.modules), h._processor, h._reporter)"
+        "import sys, cv_analytics.entrypoints.aws_lambda as h; "
+        "print(sorted(m for m in ('boto3', 'botocore', 'pydantic') if m in sys.modules), *h.warm.is_cold())"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
-    assert result.stdout.split() == ["[]", "None", "None"]
+    assert result.stdout.split() == ["[]", "True", "True"]
 
 
 def test_a_batch_from_a_queue_that_cannot_be_opened_fails_whole_and_says_why(aws: Deployment, capsys) -> None:
@@ -306,3 +300,64 @@ def test_a_batch_from_a_queue_that_cannot_be_opened_fails_whole_and_says_why(aws
     [line] = _log_lines(capsys.readouterr().out, "analytics batch not processed; Lambda will retry the whole batch")
     assert line["level"] == "ERROR" and line["requestId"] == "req-9" and "does not exist" in line["error"]
     assert "exception" not in line, "an error we raise on purpose explains itself without a traceback"
+
+
+def test_a_5000_deep_body_among_200_good_messages_is_dead_lettered_on_its_first_receive(aws: Deployment) -> None:
+    pairs = [(str(uuid.uuid4()), f"session-{i % 3}") for i in range(100)]
+    bodies = [b for cid, session in pairs for b in (_query(cid, session), _response(cid, session))]
+    depth = 5_000
+    deep_body = (
+        '{"eventType":"query","correlationId":"deep","timestamp":%d,"sessionId":"session-1","query":"q",'
+        '"metadata":{"a":%s%s}}' % (MONDAY_W47, "[" * depth, "]" * depth)
+    )
+    for body in bodies[:101]:
+        _send_event(aws, body)
+    deep_id = _send_raw(aws, deep_body, group="session-1", dedup="deep")
+    for body in bodies[101:]:
+        _send_event(aws, body)
+
+    polls = aws.mapping().drain(handlers.process_analytics)
+
+    assert [p.failed for p in polls] == [[] for _ in polls]
+    store = open_store(aws.settings)
+    assert store.counts().interactions[InteractionStatus.ANSWERED] == 100
+    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    [message] = dead["Messages"]
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert message["Body"] == deep_body and attributes[RECEIVE_COUNT_ATTRIBUTE] == "1"
+    assert "deep" in attributes[FAILURE_REASON_ATTRIBUTE].lower()
+    assert deep_id in [p.event["Records"][i]["messageId"] for p in polls for i in range(len(p.event["Records"]))]
+
+
+def test_a_poison_message_and_a_store_outage_in_one_session_lose_no_good_event(aws: Deployment, monkeypatch) -> None:
+    from cv_analytics.exceptions import StoreUnavailableError
+
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    _send_event(aws, _query(first, "session-1"))
+    _send_raw(aws, "{not json", group="session-1", dedup="poison")
+    _send_event(aws, _response(first, "session-1"))
+    _send_event(aws, _query(second, "session-1"))
+    _send_event(aws, _response(second, "session-1"))
+    mapping = aws.mapping(visibility_timeout=1)
+    store = handlers.warm.processor_state().store
+    real, calls = store.record_events, {"n": 0}
+
+    def down_once(events):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise StoreUnavailableError("DynamoDB is throttling; retry later")
+        return real(events)
+
+    monkeypatch.setattr(store, "record_events", down_once)
+
+    outage = mapping.poll(handlers.process_analytics)
+    assert outage is not None and len(outage.failed) == 4, "the four good messages are retried, the poison is not"
+    time.sleep(1.2)  # their visibility timeout: Lambda's natural backoff
+    mapping.drain(handlers.process_analytics)
+
+    for cid in (first, second):
+        interaction = open_store(aws.settings).get_interaction(cid)
+        assert interaction is not None and interaction.status is InteractionStatus.ANSWERED
+    dead = aws.sqs.receive_message(QueueUrl=aws.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])
+    assert [m["Body"] for m in dead["Messages"]] == ["{not json"], "nothing that could succeed was dead-lettered"
+    assert dead["Messages"][0]["MessageAttributes"][RECEIVE_COUNT_ATTRIBUTE]["StringValue"] == "1"

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cv_analytics.aws import handlers
+from cv_analytics.entrypoints import aws_lambda as handlers
 from cv_analytics.boto.metering import RequestCounter
 from cv_analytics.clock import ManualClock
 from cv_analytics.wiring import open_store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 
@@ -49,3 +50,22 @@ def test_queue_locked_during_traffic_then_back_loses_nothing(tmp_path):
     counts = store.counts()
     assert counts.interactions[InteractionStatus.ANSWERED] == 1_000
     assert counts.pending_queries == counts.pending_responses == 0
+
+
+@pytest.mark.slow
+def test_worker_drain_sweeps_orphans_before_it_returns(cli, cli_env, tmp_path):
+    """A drain that returns long before the first periodic sweep still closes queries past the timeout."""
+    lonely = tmp_path / "lonely.json"
+    lonely.write_text(
+        json.dumps({"eventType": "query", "correlationId": "lonely-1", "timestamp": 1_763_164_800_000,
+                     "sessionId": "s1", "query": "Do you know Rust?"})
+    )  # fmt: skip
+    cli_env["CV_ANALYTICS_ORPHAN_TIMEOUT"] = "1"
+    cli("send", str(lonely))
+    cli("worker", "--drain")  # recorded as pending: not yet past the one-second timeout
+    time.sleep(1.5)
+
+    cli("worker", "--drain")  # nothing to receive: returns at once, after sweeping
+
+    rows = [json.loads(line) for line in cli("export").stdout.splitlines() if line.strip()]
+    assert [(row["correlationId"], row["status"]) for row in rows] == [("lonely-1", "unanswered")]

@@ -1,6 +1,6 @@
 """The processor: correlate query and response events into interactions, exactly once."""
 
-from .batch import BatchProcessor, BatchResult, ItemResult, Status
+from .handler import AnalyticsHandler
 from .worker import Worker, WorkerStats
 
-__all__ = ["BatchProcessor", "BatchResult", "ItemResult", "Status", "Worker", "WorkerStats"]
+__all__ = ["AnalyticsHandler", "Worker", "WorkerStats"]

@@ -46,20 +46,28 @@ def open_queue_backend(
 
         return SQLiteQueueBackend(_sqlite_path(settings.queue_url), **({"clock": clock} if clock else {}))
     if scheme == "sqs":
-        try:
-            from ..queues.sqs import SQSQueueBackend
-        except ImportError as exc:
-            raise _needs_boto3("sqs", exc) from exc
-        return SQSQueueBackend(
-            queue_urls=settings.sqs_queue_urls,
-            region=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url,
-            request_counter=request_counter,
-            clock=clock,
-        )
+        return open_sqs_backend(settings, clock=clock, request_counter=request_counter)  # type: ignore[no-any-return]
     raise ConfigurationError(
         f"unknown queue URL {settings.queue_url!r}: use sqlite:///path.db or sqs:// "
         f"(set {PREFIX}QUEUE_URL or AWS_SQS_URL)"
+    )
+
+
+def open_sqs_backend(
+    settings: Settings, *, clock: Clock | None = None, request_counter: RequestCounter | None = None
+) -> Any:
+    """The SQS backend whatever the queue URL says: the Lambda handlers are fed by SQS
+    and resolve the queues their records come from (by ARN) on it."""
+    try:
+        from ..queues.sqs import SQSQueueBackend
+    except ImportError as exc:
+        raise _needs_boto3("sqs", exc) from exc
+    return SQSQueueBackend(
+        queue_urls=settings.sqs_queue_urls,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        request_counter=request_counter,
+        clock=clock,
     )
 
 

@@ -1,0 +1,189 @@
+"""What one Lambda container's invocations share: queues, store and SES client, made on first use.
+
+Made on a container's first invocation, not at import (importing the handlers
+imports neither boto3 nor pydantic), and reused by the invocations that follow:
+building boto3 clients and reading queue attributes costs tens of milliseconds
+and several requests that a warm invocation should not pay again.
+:func:`configure` replaces what the next first invocation builds from (the
+environment, a clock, a request counter): for tests, benchmarks and local runs.
+
+This is the one place of the handlers that reads settings (through
+``cv_analytics.wiring`` until the wiring package replaces it): the orphan
+timeout, ``CV_ANALYTICS_SWEEP_INTERVAL`` (seconds between orphan sweeps in one
+container, 300) and ``CV_ANALYTICS_REPORT_CHANNEL`` (``ses`` unless it names
+``file`` or ``smtp``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...clock import Clock, SystemClock
+from ...wiring import PREFIX, Settings
+from ...exceptions import ConfigurationError
+
+if TYPE_CHECKING:
+    from ...boto.metering import RequestCounter
+    from ...queues.sqs import SQSQueue, SQSQueueBackend
+    from ...reporting.delivery import Deliverer
+    from ...stores.base import Store
+
+DEFAULT_SWEEP_INTERVAL_SECONDS = 300.0
+REPORT_CHANNEL_VARIABLE = f"{PREFIX}REPORT_CHANNEL"
+
+
+@dataclass(frozen=True)
+class _Overrides:
+    env: Mapping[str, str] | None = None
+    clock: Clock | None = None
+    request_counter: RequestCounter | None = None
+
+    def settings(self) -> Settings:
+        return Settings.from_env(self.env)
+
+
+_lock = threading.Lock()
+_overrides = _Overrides()
+_processor: ProcessorState | None = None
+_reporter: ReporterState | None = None
+
+
+def configure(
+    *,
+    env: Mapping[str, str] | None = None,
+    clock: Clock | None = None,
+    request_counter: RequestCounter | None = None,
+) -> None:
+    """Drop the warm state; the next invocation builds it from these.
+
+    ``env`` replaces ``os.environ`` as the source of settings, ``clock`` the
+    system clock (orphan timeouts, sweep interval, pending TTL), and
+    ``request_counter`` counts every AWS request the handlers make. With no
+    arguments this is :func:`reset`.
+    """
+    global _overrides, _processor, _reporter
+    with _lock:
+        for state in (_processor, _reporter):
+            if state is not None:
+                state.close()
+        _overrides = _Overrides(env, clock, request_counter)
+        _processor = _reporter = None
+
+
+def reset() -> None:
+    """Forget the warm state and any :func:`configure` overrides, as a new container would."""
+    configure()
+
+
+def is_cold() -> tuple[bool, bool]:
+    """Whether the processor's and the reporter's state are yet to be made (for tests of import cost)."""
+    return _processor is None, _reporter is None
+
+
+class ProcessorState:
+    """What one container's analytics invocations share."""
+
+    def __init__(self, overrides: _Overrides) -> None:
+        # Imported here, not at module level: they pull in boto3 and pydantic.
+        from ...wiring import open_sqs_backend, open_store
+
+        settings = overrides.settings()
+        self.settings = settings
+        self.clock: Clock = overrides.clock or SystemClock()
+        # The SQS backend itself, not the configured queue URL: an event names its queue by ARN,
+        # which only the SQS backend can resolve (and dead-lettering must go to that queue's DLQ).
+        self.backend: SQSQueueBackend = open_sqs_backend(
+            settings, request_counter=overrides.request_counter, clock=self.clock
+        )
+        self.store: Store = open_store(settings, clock=self.clock, request_counter=overrides.request_counter)
+        self.orphan_timeout_seconds = settings.orphan_timeout_seconds
+        interval = settings.sweep_interval_seconds
+        self.sweep_interval_seconds = DEFAULT_SWEEP_INTERVAL_SECONDS if interval is None else interval
+        self.next_sweep = self.clock.now()  # a container's first invocation sweeps
+        self.invocations = 0
+        self._queues: dict[str, SQSQueue] = {}
+
+    def queue_for(self, source_arn: str | None) -> SQSQueue:
+        """The queue a record came from (its ``eventSourceARN``; the analytics queue when none), made once."""
+        key = source_arn or ""
+        queue = self._queues.get(key)
+        if queue is None:
+            if source_arn:
+                queue = self.backend.queue_by_url(self._url_of(source_arn))
+            else:
+                from ...wiring import ANALYTICS_QUEUE
+
+                queue = self.backend.queue(ANALYTICS_QUEUE)
+            self._queues[key] = queue
+        return queue
+
+    def _url_of(self, arn: str) -> str:
+        # arn:aws:sqs:<region>:<account>:<name>
+        parts = arn.split(":")
+        if len(parts) != 6 or parts[2] != "sqs":
+            raise ConfigurationError(f"eventSourceARN {arn!r} is not an SQS queue ARN: this handler takes SQS events")
+        account, name = parts[4], parts[5]
+        # The configured URL when it names this queue: no GetQueueUrl request (nor permission) needed.
+        for url in self.settings.sqs_queue_urls.values():
+            if url.rstrip("/").rsplit("/", 1)[-1] == name:
+                return url
+        with self.backend.guard(f"look up SQS queue {name!r}"):
+            response = self.backend.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+        return str(response["QueueUrl"])
+
+    def close(self) -> None:
+        self.backend.close()
+        self.store.close()
+
+
+class ReporterState:
+    """What one container's reporter invocations share."""
+
+    def __init__(self, overrides: _Overrides) -> None:
+        from ...wiring import open_store
+
+        self.settings = overrides.settings()
+        self.clock: Clock = overrides.clock or SystemClock()
+        self.request_counter = overrides.request_counter
+        self.store: Store = open_store(self.settings, clock=self.clock, request_counter=overrides.request_counter)
+        self.channel = (self.settings.env.get(REPORT_CHANNEL_VARIABLE) or "ses").strip().lower()
+        self._ses_client: Any = None
+
+    def deliverer(self) -> Deliverer:
+        """A deliverer for this invocation (fresh, so its message ids are this invocation's), sharing the client."""
+        if self.channel != "ses":
+            from ...reporting.delivery import open_deliverer
+
+            return open_deliverer(self.settings)
+        from ...reporting.ses import SES_REGION_VARIABLE, SESDeliverer, make_ses_client
+
+        region = self.settings.env.get(SES_REGION_VARIABLE) or self.settings.aws_region
+        if self._ses_client is None:
+            self._ses_client = make_ses_client(
+                region=region, endpoint_url=self.settings.aws_endpoint_url, request_counter=self.request_counter
+            )
+        return SESDeliverer.from_settings(self.settings, client=self._ses_client, region=region)
+
+    def close(self) -> None:
+        self.store.close()
+        if self._ses_client is not None:
+            self._ses_client.close()
+
+
+def processor_state() -> ProcessorState:
+    global _processor
+    with _lock:
+        if _processor is None:
+            _processor = ProcessorState(_overrides)
+        return _processor
+
+
+def reporter_state() -> ReporterState:
+    global _reporter
+    with _lock:
+        if _reporter is None:
+            _reporter = ReporterState(_overrides)
+        return _reporter
