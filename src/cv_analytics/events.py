@@ -266,3 +266,9 @@ def to_wire(event: QueryEvent | ResponseEvent) -> dict[str, Any]:
 
 def to_json(event: QueryEvent | ResponseEvent) -> str:
     return json.dumps(to_wire(event), separators=(",", ":"), ensure_ascii=False)
+
+
+def deduplication_id(correlation_id: str, event_type: str) -> str:
+    plain = f"{correlation_id}:{event_type}"
+    if len(plain) <= 128: return plain
+    import hashlib; return f"{correlation_id[:60]}:{event_type}:{hashlib.sha256(plain.encode()).hexdigest()[:40]}"
