@@ -1,7 +1,7 @@
 """cv-analytics on AWS: resource descriptions, bootstrap without CloudFormation, the Lambda package.
 
 The CloudFormation stack is ``infra/template.yaml``; the command line is
-``cv-analytics aws ...`` (:mod:`cv_analytics.aws.cli`).
+``cv-analytics aws ...`` (:mod:`cv_analytics.entrypoints.cli.aws`).
 """
 
 from .bootstrap import AwsClients, BootstrapReport, bootstrap

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..events import QueryEvent, ResponseEvent, parse_event
-from ..exceptions import InvalidEventError, ReceiptHandleError, StoreError, StoreUnavailableError
+from ..exceptions import FatalError, InvalidEventError, ReceiptHandleError, StoreError, StoreUnavailableError
 from ..queues.base import Message, Queue
 from ..stores.base import Store
 from ..stores.models import RecordOutcome
@@ -99,6 +99,8 @@ class BatchProcessor:
                 outcomes = self.store.record_events([e for _, e in parsed])
             except StoreError as exc:
                 self._release(parsed, messages, results, exc)
+            except FatalError:  # a damaged database: no message's fault, and no retry helps
+                raise
             except Exception:  # a bug or data no one foresaw: isolate the message that trips it
                 log.exception("recording a batch of %d failed; retrying one by one", len(parsed))
                 self._record_one_by_one(parsed, messages, results, failed_groups)
@@ -124,6 +126,8 @@ class BatchProcessor:
                 (outcome,) = self.store.record_events([event])
             except StoreError as exc:
                 self._release([(index, event)], messages, results, exc)
+            except FatalError:
+                raise
             except Exception as exc:
                 results[index] = self._poison(message, f"processing error: {exc!r}")
                 if results[index].status is Status.FAILED:

@@ -106,7 +106,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 from .._ids import random_uuid4
-from .._sqlite import SQLiteConnections, is_busy_error
+from .._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
 from ..clock import Clock, SystemClock
 from ..exceptions import QueueError, QueueUnavailableError, ReceiptHandleError
 from .base import (
@@ -574,6 +574,8 @@ class SQLiteQueueBackend(QueueBackend):
         try:
             yield
         except sqlite3.Error as exc:
+            if is_corrupt_error(exc):
+                raise corrupt_database_error(self.path, exc) from exc
             text = str(exc).lower()
             if is_busy_error(exc) and ("locked" in text or "busy" in text):
                 hint = (
@@ -649,9 +651,9 @@ class SQLiteQueue(Queue):
                     outcomes[index] = SendOutcome(index, error_code=UNAVAILABLE_ERROR_CODE, error=str(failure))
         return [outcomes[i] for i in range(len(messages))]
 
-    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str | SendOutcome]:
         fifo = self.config.fifo
-        ids: list[str] = []
+        ids: list[str | SendOutcome] = []
         with self._backend.guard(f"send to queue {self.name!r} in"), self._backend.transaction() as conn:
             now = self._clock.now()
             self._sweep_if_due(conn, now)
@@ -671,7 +673,7 @@ class SQLiteQueue(Queue):
             for message in messages:
                 if fifo and message.dedup_id in known:
                     # a duplicate inside the window: accepted, not stored, the first copy's id
-                    ids.append(known[message.dedup_id])
+                    ids.append(SendOutcome(0, message_id=known[message.dedup_id], duplicate=True))
                     continue
                 message_id = random_uuid4()
                 ids.append(message_id)
