@@ -163,3 +163,25 @@ def test_opening_a_damaged_file_raises_the_fatal_error_from_both_backends(tmp_pa
         path.write_bytes(os.urandom(8192))
         with pytest.raises(DatabaseCorruptError, match="PRAGMA integrity_check"):
             opener(path)
+
+
+def test_a_store_that_turns_out_damaged_mid_run_stops_the_worker_and_dead_letters_nothing(tmp_path):
+    """The processor used to treat any non-store exception as the message's fault (poison)."""
+    from cv_analytics.processor import Worker
+    from cv_analytics.queues.base import OutgoingMessage
+    from cv_analytics.queues.sqlite import SQLiteQueueBackend
+    from cv_analytics.stores.sqlite import SQLiteStore
+
+    class DamagedOnWrite(SQLiteStore):
+        """A real store whose file is found damaged at the first write (as SQLite reports it)."""
+
+        def record_events(self, events):  # type: ignore[override]
+            raise corrupt_database_error(self.path, sqlite3.DatabaseError("database disk image is malformed"))
+
+    queue = SQLiteQueueBackend(tmp_path / "queues.db").queue("analytics")
+    queue.send_batch([OutgoingMessage(_query("c-1"), group_id="g", dedup_id="d")])
+    worker = Worker(queue, DamagedOnWrite(tmp_path / "store.db"), wait_seconds=0)
+
+    with pytest.raises(DatabaseCorruptError, match="integrity_check"):
+        worker.run(drain=True)
+    assert queue.dead_letter_queue is not None and queue.dead_letter_queue.attributes().visible == 0
