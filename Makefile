@@ -33,5 +33,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
+# Byte-compile every module (syntax errors fail), then the layer contracts of
+# docs/architecture.md (import-linter reads them from pyproject.toml / .importlinter).
+lint: $(STAMP)
+	$(BIN)/python -m compileall -q src
+	$(BIN)/lint-imports
+
 clean:
 	rm -rf $(VENV) cv-analytics-data build dist src/*.egg-info

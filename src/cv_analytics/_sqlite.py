@@ -16,6 +16,8 @@ import time
 import weakref
 from collections.abc import Callable, Iterator
 
+from .exceptions import DatabaseCorruptError
+
 #: Pages of WAL after which a commit checkpoints by itself. High, because the
 #: background checkpointer normally gets there first: the commit that crosses
 #: this threshold pays the checkpoint's fsyncs on the caller's time.
@@ -212,6 +214,32 @@ _CHECKPOINTER = _Checkpointer()
 def _is_locked(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+#: What SQLite says when a file is damaged (SQLITE_CORRUPT) or is something else (SQLITE_NOTADB).
+_CORRUPT_MESSAGES = ("database disk image is malformed", "file is not a database", "malformed database schema")
+
+
+def is_corrupt_error(exc: BaseException) -> bool:
+    """True when ``exc`` says the database file itself is damaged: fatal, never worth a retry."""
+    if not isinstance(exc, sqlite3.DatabaseError):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+        return True
+    text = str(exc).lower()
+    return any(message in text for message in _CORRUPT_MESSAGES)
+
+
+def corrupt_database_error(path: str | os.PathLike[str], exc: sqlite3.Error) -> DatabaseCorruptError:
+    """The fatal error for a damaged database file, naming it and the commands to check and recover it."""
+    name = os.fspath(path)
+    return DatabaseCorruptError(
+        f"the database {name} is damaged ({exc}): stop every process using it, check it with "
+        f"`sqlite3 {name} 'PRAGMA integrity_check'`, and recover what it holds with "
+        f"`sqlite3 {name} .recover | sqlite3 {name}.recovered` (then move the recovered file into place)",
+        path=name,
+    )
 
 
 def is_busy_error(exc: sqlite3.Error) -> bool:

@@ -570,3 +570,4 @@ def to_wire(event: QueryEvent | ResponseEvent) -> dict[str, Any]:
 
 def to_json(event: QueryEvent | ResponseEvent) -> str:
     return json.dumps(to_wire(event), separators=(",", ":"), ensure_ascii=False)
+

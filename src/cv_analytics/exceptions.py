@@ -69,3 +69,19 @@ class PackageBuildError(CVAnalyticsError):
 
 class ReportDeliveryError(CVAnalyticsError):
     """A weekly report could not be delivered; it is not marked sent, so the next run retries it."""
+
+
+class FatalError(CVAnalyticsError):
+    """No retry can fix this: stop and tell the operator (a worker must not loop on it)."""
+
+
+class DatabaseCorruptError(FatalError):
+    """An SQLite file is damaged or is not a database; the message names it and how to check or recover it.
+
+    Deliberately neither a :class:`QueueUnavailableError` nor a :class:`StoreUnavailableError`
+    (nor a :class:`StoreError`, which the processor retries): waiting does not repair a file.
+    """
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message)
+        self.path = path

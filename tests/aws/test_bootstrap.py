@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from cv_analytics.deploy import resources
 from cv_analytics.deploy.bootstrap import AwsClients, bootstrap
-from cv_analytics.aws.cli import aws_app
+from cv_analytics.entrypoints.cli.aws import aws_app
 from cv_analytics.deploy.resources import QUEUES, TABLES
 from cv_analytics.wiring import Settings
 from cv_analytics.exceptions import ConfigurationError
@@ -249,7 +249,7 @@ def test_cli_bootstrap_prints_exports_a_shell_can_eval(aws: Any, moto_reset: str
 
 
 def test_cli_bootstrap_through_the_main_command_reports_json_the_second_time(aws: Any, moto_reset: str) -> None:
-    from cv_analytics.cli import app
+    from cv_analytics.entrypoints.cli import app
 
     runner = CliRunner()
     assert runner.invoke(app, ["aws", "bootstrap"]).exit_code == 0

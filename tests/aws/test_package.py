@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from typer.testing import CliRunner
 
-from cv_analytics.aws.cli import aws_app
+from cv_analytics.entrypoints.cli.aws import aws_app
 from cv_analytics.deploy.package import build_package, installed_pins, runtime_requirements, sha256_of
 
 REPO = pathlib.Path(__file__).resolve().parents[2]

@@ -24,3 +24,17 @@ def test_demo_runs_the_real_pipeline_and_writes_the_report_and_a_second_run_adds
     status = json.loads(cli("--data-dir", str(data), "status", "--json").stdout)
     assert status["store"]["totalInteractions"] == 600
     assert status["store"]["pendingQueries"] == status["store"]["pendingResponses"] == 0
+
+
+@pytest.mark.slow
+def test_demo_keeps_to_its_own_directory_and_never_the_configured_backends(cli, cli_env, tmp_path):
+    real = tmp_path / "data"
+    # a configured backend the demo must not touch: were it used, the demo would fail on it
+    cli_env["CV_ANALYTICS_STORE_URL"] = "postgres://owner-data"
+    result = cli("demo", "--interactions", "20")
+    assert f"demo data: {real / 'demo'} (its own embedded queue and store)" in result.stdout
+    assert (real / "demo" / "store.db").is_file() and (real / "demo" / "reports").is_dir()
+    assert not (real / "store.db").exists() and not (real / "queues.db").exists()
+
+    told = cli("demo", "--interactions", "5", "--use-configured-backends", check=False)
+    assert told.returncode == 2 and "unknown store URL 'postgres://owner-data'" in told.stderr

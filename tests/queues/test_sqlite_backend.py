@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from cv_analytics.clock import ManualClock, SystemClock
-from cv_analytics.exceptions import QueueError, QueueUnavailableError
+from cv_analytics.exceptions import DatabaseCorruptError, QueueError, QueueUnavailableError
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, OutgoingMessage, QueueConfig
 from cv_analytics.queues.sqlite import SQLiteQueue, SQLiteQueueBackend, dead_letter_queue_name
 from cv_analytics.queues.sqlite.schema import _CLAIM, _COUNT_IN_FLIGHT, _FIRST_READY, _REFRESH_GROUP, SCHEMA_VERSION
@@ -175,11 +175,13 @@ def test_a_path_that_cannot_be_a_database_raises_queue_unavailable(tmp_path):
         SQLiteQueueBackend(tmp_path / "a-file" / "q.db")
 
 
-def test_a_file_that_is_not_a_database_raises_queue_unavailable_not_a_sqlite_error(tmp_path):
+def test_a_file_that_is_not_a_database_raises_the_fatal_corrupt_error_not_a_sqlite_error(tmp_path):
     path = tmp_path / "q.db"
     path.write_bytes(b"this is not an SQLite database, it is a text file that got in the way" * 100)
-    with pytest.raises(QueueUnavailableError, match="not a database"):
+    # fatal, not "unavailable": waiting does not repair a file (issue 7, item 14)
+    with pytest.raises(DatabaseCorruptError, match="not a database") as caught:
         SQLiteQueueBackend(path)
+    assert not isinstance(caught.value, QueueUnavailableError)
 
 
 # -- semantics particular to this backend ---------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from cv_analytics.cli import app
+from cv_analytics.entrypoints.cli import app
 from cv_analytics.clock import ManualClock
 from cv_analytics.wiring import Settings, open_store
 from cv_analytics.reporting.weeks import last_complete_week

@@ -1,1 +1,1 @@
-"""Entry points: the programs over the library (the Lambda handlers; the CLI and the web app to come)."""
+"""Entry points over the wiring: the command line (`cli`), the Lambda handlers (`aws_lambda`) and the web app to come."""

@@ -83,6 +83,9 @@ class SendOutcome:
     error: str | None = None
     #: True when a retry cannot succeed (too large, malformed): do not retry it.
     sender_fault: bool = False
+    #: True when a FIFO queue accepted it as a duplicate inside the deduplication
+    #: window and did not store it again (the embedded queue tells; SQS does not).
+    duplicate: bool = False
 
     @property
     def ok(self) -> bool:

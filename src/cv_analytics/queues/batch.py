@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..exceptions import QueueError, ReceiptHandleError
+from ..exceptions import FatalError, QueueError, ReceiptHandleError
 from .base import Message, Queue
 
 log = logging.getLogger(__name__)
@@ -250,6 +250,8 @@ class BatchEngine(Generic[RecordT]):
             for index, _ in decoded:
                 results[index] = _transient(_message(messages[index]), str(exc), outage=True)
             return
+        except FatalError:  # a damaged database: no message's fault, and no retry helps
+            raise
         except Exception:  # a bug or data no one foresaw: isolate the message that trips it
             log.exception("handling a batch of %d failed; handling its messages one by one", len(decoded))
             self._handle_one_by_one(messages, decoded, results, max_receive_count)
@@ -275,6 +277,8 @@ class BatchEngine(Generic[RecordT]):
                 result = _from_outcome(message, outcome)
             except self.handler.transient_errors as exc:
                 result = _transient(message, str(exc), outage=True)
+            except FatalError:
+                raise
             except Exception as exc:  # noqa: BLE001 - this message alone fails; retried until its last receive
                 result = _transient(message, f"processing error: {_reason_of(exc)}", outage=False)
             results[index] = result = _on_last_receive(result, max_receive_count)

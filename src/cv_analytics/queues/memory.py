@@ -42,6 +42,7 @@ from .base import (
     QueueAttributes,
     QueueBackend,
     QueueConfig,
+    SendOutcome,
     dead_letter_attributes,
 )
 from .presets import dead_letter_config, dead_letter_queue_name
@@ -137,8 +138,8 @@ class MemoryQueue(Queue):
 
     # -- send -------------------------------------------------------------------
 
-    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
-        ids: list[str] = []
+    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str | SendOutcome]:
+        ids: list[str | SendOutcome] = []
         fifo = self.config.fifo
         with self._backend.lock:
             now = self._backend.clock.now()
@@ -147,7 +148,8 @@ class MemoryQueue(Queue):
                 if fifo and message.dedup_id is not None:
                     known = dedup.get(message.dedup_id)
                     if known is not None and known[1] > now:
-                        ids.append(known[0])  # a duplicate inside the window: accepted, not stored
+                        # a duplicate inside the window: accepted, not stored
+                        ids.append(SendOutcome(0, message_id=known[0], duplicate=True))
                         continue
                 message_id = random_uuid4()
                 if fifo and message.dedup_id is not None:

@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .._sqlite import SQLiteConnections, is_busy_error
+from .._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
 from ..clock import Clock, now_ms
 from ..events import EventShape, EventType, load_event, to_json
 from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
@@ -309,6 +309,8 @@ def _translate_errors(path: os.PathLike[str] | str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
+        if is_corrupt_error(exc):
+            raise corrupt_database_error(path, exc) from exc
         if is_busy_error(exc):
             raise StoreUnavailableError(f"store {path} is unavailable ({exc}); retry later") from exc
         raise StoreError(f"store {path}: {exc}") from exc

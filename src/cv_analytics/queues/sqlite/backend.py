@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 
-from ..._sqlite import SQLiteConnections, is_busy_error
+from ..._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
 from ...clock import Clock, SystemClock
 from ...exceptions import QueueError, QueueUnavailableError
 from ..base import QueueBackend, QueueConfig
@@ -176,10 +176,13 @@ class SQLiteQueueBackend(QueueBackend):
 
     @contextlib.contextmanager
     def guard(self, action: str) -> Iterator[None]:
-        """Turn sqlite3 errors into :class:`QueueUnavailableError` that say what to do."""
+        """Turn sqlite3 errors into :class:`QueueUnavailableError` (or, for a damaged file,
+        :class:`DatabaseCorruptError`) that say what to do."""
         try:
             yield
         except sqlite3.Error as exc:
+            if is_corrupt_error(exc):  # no retry can help: a fatal error naming the file and how to check it
+                raise corrupt_database_error(self.path, exc) from exc
             text = str(exc).lower()
             if is_busy_error(exc) and ("locked" in text or "busy" in text):
                 hint = (

@@ -150,9 +150,9 @@ class SQLiteQueue(SQLiteQueueAcks, SQLiteQueueAdmin, Queue):
                     outcomes[index] = SendOutcome(index, error_code=UNAVAILABLE_ERROR_CODE, error=str(failure))
         return [outcomes[i] for i in range(len(messages))]
 
-    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str]:
+    def _send_batch(self, messages: list[OutgoingMessage]) -> list[str | SendOutcome]:
         fifo = self.config.fifo
-        ids: list[str] = []
+        ids: list[str | SendOutcome] = []
         with self._backend.guard(f"send to queue {self.name!r} in"), self._backend.transaction() as conn:
             now = self._clock.now()
             self._sweep_if_due(conn, now)
@@ -172,7 +172,7 @@ class SQLiteQueue(SQLiteQueueAcks, SQLiteQueueAdmin, Queue):
             for message in messages:
                 if fifo and message.dedup_id in known:
                     # a duplicate inside the window: accepted, not stored, the first copy's id
-                    ids.append(known[message.dedup_id])
+                    ids.append(SendOutcome(0, message_id=known[message.dedup_id], duplicate=True))
                     continue
                 message_id = random_uuid4()
                 ids.append(message_id)

@@ -1,14 +1,12 @@
 """``cv-analytics aws ...``: stand up queues and tables, build the Lambda package.
 
-Mounted by the main command line as ``aws``. ``bootstrap`` prints its table of
-resources on stderr and only ``export`` lines on stdout, so
-``eval "$(cv-analytics aws bootstrap)"`` configures the current shell.
+``bootstrap`` prints its table of resources on stderr and only ``export`` lines
+on stdout, so ``eval "$(cv-analytics aws bootstrap)"`` configures the current shell.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -16,52 +14,64 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..exceptions import CVAnalyticsError
-from ..deploy import resources
+from ...deploy import resources
+from ...exceptions import CVAnalyticsError
+from . import environment
+from .app import FLAG, command, new_typer
+from .errors import CommandError
 
-aws_app = typer.Typer(
+aws_app = new_typer(
     name="aws",
     help="AWS: create the queues and tables (bootstrap), build the Lambda deployment package.",
-    no_args_is_help=True,
 )
 _console = Console(stderr=True)
 
 DEFAULT_PACKAGE_PATH = Path("dist") / "cv-analytics-lambda.zip"
+CREDENTIALS_HINT = (
+    "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials), "
+    "or AWS_PROFILE for a profile of ~/.aws/credentials"
+)
 
 
-def _fail(message: str) -> typer.Exit:
-    _console.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(1)
-
-
-@aws_app.command("bootstrap")
+@command(aws_app, "bootstrap")
 def bootstrap_command(
     prefix: Annotated[
         str, typer.Option(help="Prefix of every queue and table name (as NamePrefix in the stack).")
     ] = resources.DEFAULT_PREFIX,
     region: Annotated[
-        str | None, typer.Option(help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION).")
+        str | None,
+        typer.Option(help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, then ~/.aws/config)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON instead.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the whole report as JSON instead.", **FLAG)] = False,
 ) -> None:
     """Create the FIFO queues (with dead-letter queues) and DynamoDB tables, unless they exist.
 
     Talks to AWS_ENDPOINT_URL when it is set (a local emulator). Prints
     `export` lines for the environment variables that point cv-analytics at them.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
 
-    from ..deploy.bootstrap import bootstrap, default_session, export_lines
+    from ...deploy.bootstrap import bootstrap, default_session, export_lines
 
-    endpoint = os.environ.get("AWS_ENDPOINT_URL") or None
-    try:
+    endpoint = environment.aws_endpoint()
+    try:  # `aws` commands exit 1 on every failure, configuration included (scripts rely on it)
         session = default_session(region)
-        report = bootstrap(session, prefix, endpoint_url=endpoint)
     except CVAnalyticsError as exc:
-        raise _fail(str(exc)) from exc
+        raise CommandError(str(exc)) from exc
+    _, source = environment.region_and_source(region)
+    where = f"the endpoint {endpoint}" if endpoint else "AWS"
+    region_text = f"region {session.region_name} (from {source})"
+    try:
+        report = bootstrap(session, prefix, endpoint_url=endpoint)
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise CommandError(f"no usable AWS credentials for {where} in {region_text} ({exc}): {CREDENTIALS_HINT}") from exc
+    except CVAnalyticsError as exc:  # a conflicting resource: exit 1 like every `aws` failure
+        raise CommandError(str(exc)) from exc
     except (BotoCoreError, ClientError) as exc:
-        where = f"the endpoint {endpoint}" if endpoint else f"AWS ({region or 'default region'})"
-        raise _fail(f"{where} refused or failed the request: {exc}") from exc
+        raise CommandError(
+            f"{where} in {region_text} refused or failed the request: {exc}; check the credentials "
+            f"({CREDENTIALS_HINT}) and the region (--region or AWS_REGION)"
+        ) from exc
 
     extra = {"AWS_REGION": session.region_name}
     if endpoint:
@@ -81,7 +91,7 @@ def bootstrap_command(
         typer.echo(line)
 
 
-@aws_app.command("package")
+@command(aws_app, "package")
 def package_command(
     out: Annotated[Path, typer.Option(help="Where to write the zip.")] = DEFAULT_PACKAGE_PATH,
     pin: Annotated[
@@ -89,13 +99,10 @@ def package_command(
     ] = True,
 ) -> None:
     """Build the Lambda deployment zip (cv_analytics and its dependencies for Python 3.12 on x86_64)."""
-    from ..deploy.package import build_package, suggested_key
+    from ...deploy.package import build_package, suggested_key
 
     _console.print("installing dependencies for Lambda (python3.12, manylinux2014_x86_64) with pip...")
-    try:
-        path = build_package(out, pin_installed=pin)
-    except CVAnalyticsError as exc:
-        raise _fail(str(exc)) from exc
+    path = build_package(out, pin_installed=pin)
     key = suggested_key(path)
     _console.print(
         f"built {path} ({path.stat().st_size / 1e6:.1f} MB)\n"
@@ -105,3 +112,12 @@ def package_command(
         soft_wrap=True,  # keep the command on one line, to copy and paste
     )
     typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    """Mount ``aws`` when boto3 is installed (the embedded install has no AWS SDK)."""
+    try:
+        import botocore  # noqa: F401
+    except ImportError:
+        return
+    app.add_typer(aws_app, name="aws")

@@ -9,19 +9,21 @@ HTML report of the last complete week.
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .wiring import Settings, open_queue, open_store
-from .stores.base import Store
-from .stores.models import InteractionStatus
+from ..queues.base import Queue
+from ..stores.base import Store
+from ..stores.models import InteractionStatus
 
 # (skill, how it may be written in a question, weight in week 1, weight in week 2)
 CV_SKILLS: list[tuple[str, list[str], float, float]] = [
@@ -165,22 +167,35 @@ def _log(client: object, q: SimulatedQuestion, rng: random.Random) -> None:
     )
 
 
-def run_demo(settings: Settings, *, interactions: int, seed: int, console: Console) -> dict[str, Any]:
-    from .client import AnalyticsClient
-    from .processor import Worker
+def run_demo(
+    open_queue: Callable[[], Queue],
+    store: Store,
+    *,
+    data_dir: pathlib.Path,
+    orphan_timeout_seconds: float,
+    interactions: int,
+    seed: int,
+    console: Console,
+) -> dict[str, Any]:
+    """Log ``interactions`` simulated questions through the client into ``open_queue()``, process them
+    into ``store``, print a summary and write the last complete week's report under ``data_dir/reports``.
+
+    The client spools under ``data_dir/spool``.
+    """
+    from ..client import AnalyticsClient
+    from ..processor import Worker
 
     rng = random.Random(seed)
     now = dt.datetime.now(dt.UTC)
     traffic = generate_traffic(interactions, now, rng)
-    store = open_store(settings)
-    queue = open_queue(settings)
-    worker = Worker(queue, store, wait_seconds=0.2, orphan_timeout_seconds=settings.orphan_timeout_seconds)
+    queue = open_queue()
+    worker = Worker(queue, store, wait_seconds=0.2, orphan_timeout_seconds=orphan_timeout_seconds)
     thread = threading.Thread(target=worker.run, name="cv-analytics-demo-worker", daemon=True)
     thread.start()
-    client = AnalyticsClient(lambda: open_queue(settings), spool_dir=settings.spool_dir)
+    client = AnalyticsClient(open_queue, spool_dir=data_dir / "spool")
     started = time.perf_counter()
     events = sum(1 + q.answered for q in traffic)
-    console.print(f"[bold]cv-analytics demo[/bold]: {len(traffic)} recruiter questions, data in {settings.data_dir}/")
+    console.print(f"[bold]cv-analytics demo[/bold]: {len(traffic)} recruiter questions, data in {data_dir}/")
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
@@ -207,13 +222,13 @@ def run_demo(settings: Settings, *, interactions: int, seed: int, console: Conso
     elapsed = time.perf_counter() - started
     summary = summarise(store, now, elapsed)
     _print_summary(console, summary)
-    summary["report"] = _write_report(settings, store, summary["week"], console)
+    summary["report"] = _write_report(data_dir / "reports", store, summary["week"], console)
     return summary
 
 
 def summarise(store: Store, now: dt.datetime, elapsed: float) -> dict[str, object]:
     """Totals from the store, and the highlights of the last complete week's report."""
-    from .reporting import build_report, last_complete_week
+    from ..reporting import build_report, last_complete_week
 
     counts = store.counts()
     statuses = counts.interactions
@@ -251,9 +266,9 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
         console.print(f"  median answer time: {summary['p50TotalMs']:.0f} ms")
 
 
-def _write_report(settings: Settings, store: Store, week: str, console: Console) -> str:
-    from .reporting import write_report
+def _write_report(reports_dir: pathlib.Path, store: Store, week: str, console: Console) -> str:
+    from ..reporting import write_report
 
-    paths = write_report(store, week, settings.reports_dir, formats=("html",))
+    paths = write_report(store, week, reports_dir, formats=("html",))
     console.print(f"weekly report for {week}: [bold]{paths['html']}[/bold]")
     return str(paths["html"])

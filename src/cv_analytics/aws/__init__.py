@@ -1,1 +1,0 @@
-"""AWS entry points still to be moved under :mod:`cv_analytics.entrypoints`."""

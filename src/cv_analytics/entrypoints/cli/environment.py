@@ -1,0 +1,161 @@
+"""The command line's one view of the environment: settings, backends, and checks on them.
+
+Every other module of this package asks here; none reads ``os.environ`` or
+builds :class:`Settings` itself. (The lead turns ``cv_analytics.wiring`` into
+``cv_analytics.wiring`` at merge: this is the module to point at it.)
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, open_queue, open_queue_backend, open_store
+from ...exceptions import ConfigurationError
+from ...queues.base import Queue
+from ...stores.base import Store
+
+DEBUG_VARIABLE = f"{PREFIX}DEBUG"
+DATA_DIR_VARIABLE = f"{PREFIX}DATA_DIR"
+SCHEDULE_VARIABLE = f"{PREFIX}REPORT_SCHEDULE"
+#: Variables that point the package at configured (possibly AWS) backends: the demo ignores them.
+_BACKEND_VARIABLES = (
+    f"{PREFIX}QUEUE_URL",
+    f"{PREFIX}STORE_URL",
+    f"{PREFIX}EVENTS_TABLE",
+    f"{PREFIX}INTERACTIONS_TABLE",
+    f"{PREFIX}REPORTS_TABLE",
+    f"{PREFIX}JOBS_TABLE",
+    "AWS_SQS_URL",
+    "AI_JOB_REQUEST_QUEUE_URL",
+    "AI_JOB_RESPONSE_QUEUE_URL",
+)
+
+
+@dataclass
+class GlobalOptions:
+    """What the options before the command said (``cv-analytics --data-dir X --debug status``)."""
+
+    data_dir: pathlib.Path | None = None
+    debug: bool = False
+
+
+OPTIONS = GlobalOptions()
+
+
+def settings() -> Settings:
+    """Settings from the environment, with the global ``--data-dir`` if one was given."""
+    return Settings.from_env(data_dir=OPTIONS.data_dir)
+
+
+def debug_enabled() -> bool:
+    """``--debug`` or ``CV_ANALYTICS_DEBUG=1``: show tracebacks."""
+    return OPTIONS.debug or os.environ.get(DEBUG_VARIABLE, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def environment() -> Mapping[str, str]:
+    """The raw environment, for the few values no setting covers yet (the report schedule, AWS)."""
+    return os.environ
+
+
+def sqlite_file(url: str) -> pathlib.Path | None:
+    """The file of a ``sqlite:///`` URL, or None for another backend."""
+    return pathlib.Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") else None
+
+
+def check_sqlite_file(url: str, what: str, *, must_exist: bool, data_dir: pathlib.Path) -> None:
+    """Refuse a data directory that is a file, and (for read-only commands) a database that does not exist.
+
+    A read-only command must not leave an empty database behind in a mistyped directory.
+    """
+    path = sqlite_file(url)
+    if path is None:
+        return
+    for parent in (path.parent, *path.parent.parents):
+        if parent.exists() and not parent.is_dir():
+            raise ConfigurationError(
+                f"{parent} is a file, not a directory: point --data-dir or {DATA_DIR_VARIABLE} at a directory"
+            )
+    if must_exist and not path.exists():
+        if not path.parent.exists():
+            raise ConfigurationError(
+                f"the data directory {path.parent} does not exist: check --data-dir or {DATA_DIR_VARIABLE} "
+                f"(now {data_dir})"
+            )
+        raise ConfigurationError(f"the {what} {path} does not exist yet: nothing has been {_verb(what)} under {path.parent}")
+
+
+def _verb(what: str) -> str:
+    return "sent" if what == "queue database" else "processed (run `cv-analytics worker`)"
+
+
+def analytics_queue(*, read_only: bool = False) -> Queue:
+    """The analytics queue; ``read_only`` refuses to create its database."""
+    cfg = settings()
+    check_sqlite_file(cfg.queue_url, "queue database", must_exist=read_only, data_dir=cfg.data_dir)
+    return open_queue(cfg)
+
+
+def analytics_queues(*, read_only: bool = False) -> list[Queue]:
+    """The queues ``status`` shows (the analytics queue today; the jobs queues join here)."""
+    cfg = settings()
+    check_sqlite_file(cfg.queue_url, "queue database", must_exist=read_only, data_dir=cfg.data_dir)
+    return [open_queue_backend(cfg).queue(ANALYTICS_QUEUE)]
+
+
+def interaction_store(*, read_only: bool = False) -> Store:
+    """The store of interactions; ``read_only`` refuses to create its database."""
+    cfg = settings()
+    check_sqlite_file(cfg.store_url, "store database", must_exist=read_only, data_dir=cfg.data_dir)
+    return open_store(cfg)
+
+
+def orphan_timeout_seconds() -> float:
+    return settings().orphan_timeout_seconds
+
+
+def spool_dir() -> pathlib.Path:
+    return settings().spool_dir
+
+
+@dataclass(frozen=True)
+class DemoBackends:
+    """Where the demo writes: its data directory, a queue factory (for the client) and its store."""
+
+    data_dir: pathlib.Path
+    open_queue: Callable[[], Queue]
+    store: Store
+    orphan_timeout_seconds: float
+
+
+def demo_backends(data_dir: pathlib.Path | None, *, use_configured_backends: bool) -> DemoBackends:
+    """The demo's own data directory, and the embedded backends in it unless told otherwise.
+
+    Without ``data_dir``, the demo lives in ``demo/`` under the configured data
+    directory, beside (never inside) the owner's databases.
+    """
+    env = dict(os.environ)
+    if not use_configured_backends:
+        for name in _BACKEND_VARIABLES:
+            env.pop(name, None)
+    root = data_dir if data_dir is not None else settings().data_dir / "demo"
+    cfg = Settings.from_env(env, data_dir=root)
+    check_sqlite_file(cfg.queue_url, "queue database", must_exist=False, data_dir=cfg.data_dir)
+    check_sqlite_file(cfg.store_url, "store database", must_exist=False, data_dir=cfg.data_dir)
+    return DemoBackends(cfg.data_dir, lambda: open_queue(cfg), open_store(cfg), cfg.orphan_timeout_seconds)
+
+
+def aws_endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def region_and_source(region_option: str | None) -> tuple[str | None, str]:
+    """The region bootstrap will use and where it comes from, as boto3 and default_session decide it."""
+    if region_option:
+        return region_option, "--region"
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(name):
+            return os.environ[name], name
+    return None, "the AWS config file (~/.aws/config)"

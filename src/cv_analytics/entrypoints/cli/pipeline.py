@@ -1,0 +1,135 @@
+"""``send``, ``worker`` and ``export``: messages in, interactions out."""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import signal
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from ...wiring import ANALYTICS_QUEUE
+from ...queues.base import UNAVAILABLE_ERROR_CODE, OutgoingMessage
+from . import environment
+from .app import FLAG, command
+from .bodies import Body, Refusal, read_bodies, routing
+from .errors import USAGE_EXIT_CODE, CommandError
+
+
+def _say(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def send(
+    paths: Annotated[list[pathlib.Path], typer.Argument(help=".json files (one body) or .jsonl files (one per line)")],
+    replay: Annotated[bool, typer.Option(help="Give each message a fresh deduplication id.", **FLAG)] = False,
+) -> None:
+    """Enqueue message bodies exactly as given, valid or not.
+
+    Refused, each with its file and line: empty bodies, bodies over 256 KiB,
+    text that is not UTF-8, directories and missing files; the rest is sent, and
+    the exit code is 1 if anything was refused.
+    """
+    bodies, refused = read_bodies(paths)
+    queue = environment.analytics_queue()
+    messages: list[tuple[Body, OutgoingMessage]] = []
+    for body in bodies:
+        group, dedup = routing(body.text, replay=replay)
+        messages.append((body, OutgoingMessage(body.text, group_id=group, dedup_id=dedup)))
+    sent = duplicates = unavailable = 0
+    for (body, _), outcome in zip(messages, queue.send_many([m for _, m in messages]), strict=True):
+        if outcome.duplicate:
+            duplicates += 1
+        elif outcome.ok:
+            sent += 1
+        else:
+            unavailable += outcome.error_code == UNAVAILABLE_ERROR_CODE
+            refused.append(Refusal(body.where, f"{outcome.error}: not sent"))
+    for refusal in refused:
+        _say(f"refused {refusal}")
+    summary = f"sent {sent} message(s) to {ANALYTICS_QUEUE!r}, refused {len(refused)}"
+    if duplicates:
+        summary += f", {duplicates} duplicate(s) the queue already had (same deduplication id; use --replay to resend)"
+    _say(summary)
+    if unavailable:
+        raise CommandError(f"queue {ANALYTICS_QUEUE!r} was unavailable for {unavailable} message(s): rerun the same send later")
+    if refused:
+        raise typer.Exit(1)
+
+
+def worker(
+    drain: Annotated[bool, typer.Option(help="Return once no message is visible or in flight.", **FLAG)] = False,
+    wait: Annotated[float, typer.Option(help="Long-poll wait in seconds.", min=0, max=20)] = 5.0,
+) -> None:
+    """Run the processor: correlate events into interactions. SIGTERM finishes the batch in hand.
+
+    A damaged database stops it with the commands to check and recover the file.
+    """
+    from ...processor import Worker
+
+    run = Worker(
+        environment.analytics_queue(),
+        environment.interaction_store(),
+        wait_seconds=wait,
+        orphan_timeout_seconds=environment.orphan_timeout_seconds(),
+    )
+
+    def _stop(signum: int, _frame: Any) -> None:
+        _say(f"{signal.Signals(signum).name}: finishing the batch in hand")
+        run.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    stats = run.run(drain=drain)
+    _say(
+        f"processed {stats.messages} message(s) in {stats.batches} batch(es): "
+        f"{stats.correlated} correlated, {stats.pending} pending, {stats.duplicates} duplicate, "
+        f"{stats.failed} failed, {stats.dead_lettered} dead-lettered"
+    )
+
+
+def _csv_value(value: object) -> object:
+    """CSV cells as JSON writes them: booleans ``true``/``false``, lists as JSON, None empty."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def export(
+    week: Annotated[Optional[str], typer.Option(help="ISO week, e.g. 2026-W47 (default: all)")] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",  # noqa: A002
+) -> None:
+    """Interactions to stdout: camelCase fields like the wire format, plus status and week."""
+    from ...reporting.weeks import parse_week
+
+    if format not in ("jsonl", "csv"):
+        raise CommandError(f"--format must be jsonl or csv, not {format!r}", USAGE_EXIT_CODE)
+    if week is not None:
+        week = parse_week(week)  # a ConfigurationError: exit 2, as from `report`
+    store = environment.interaction_store(read_only=True)
+    stream = sys.stdout
+    writer: csv.DictWriter[str] | None = None
+    try:
+        for interaction in store.iter_interactions(week):
+            row = interaction.to_export()
+            if format == "jsonl":
+                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+                continue
+            if writer is None:
+                writer = csv.DictWriter(stream, fieldnames=list(row))
+                writer.writeheader()
+            writer.writerow({key: _csv_value(value) for key, value in row.items()})
+        stream.flush()  # a full disk shows here, not at exit after the error handling is gone
+    finally:
+        store.close()
+
+
+def register(app: typer.Typer) -> None:
+    command(app)(send)
+    command(app)(worker)
+    command(app)(export)

@@ -1,0 +1,59 @@
+"""``status``: the queues, the store and the client spool's backlog."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ...client import spool_status
+from ...ops.status import SystemStatus, collect_status
+from . import environment
+from .app import FLAG, command
+
+# soft_wrap: rows stay on one line whatever the terminal width (scripts grep them)
+out = Console(soft_wrap=True)
+
+
+def current_status() -> SystemStatus:
+    """Read-only: a mistyped data directory is reported, never created."""
+    queues = environment.analytics_queues(read_only=True)
+    store = environment.interaction_store(read_only=True)
+    try:
+        return collect_status(queues, store, spool=spool_status(environment.spool_dir()))
+    finally:
+        store.close()
+
+
+def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.", **FLAG)] = False) -> None:
+    """Queues and DLQs (visible, in flight, age of oldest), interactions and pending events."""
+    report = current_status()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    table = Table(title="queues")
+    for column in ("queue", "visible", "in flight", "delayed", "oldest age (s)"):
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for q in report.queues:
+        age = "-" if q.oldest_age_seconds is None else f"{q.oldest_age_seconds:.0f}"
+        table.add_row(q.name, str(q.visible), str(q.in_flight), str(q.delayed), age)
+    out.print(table)
+    store = report.store
+    out.print(
+        f"interactions: {store.total_interactions} ("
+        + ", ".join(f"{status.value} {n}" for status, n in store.interactions.items())
+        + f"); pending: {store.pending_queries} queries, {store.pending_responses} responses"
+    )
+    spool = report.spool
+    if spool is not None and spool.events:
+        out.print(
+            f"spool: {spool.events} event(s), {spool.bytes} bytes in {spool.segments} segment(s) not sent yet "
+            f"(oldest {spool.oldest or '-'}): `cv-analytics spool replay` sends them now"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    command(app)(status)
