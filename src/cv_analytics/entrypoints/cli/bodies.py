@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from ...events import MAX_EVENT_BYTES, deduplication_id, message_group_id
 
-#: SQS's limit on group ids (and deduplication ids).
 
 
 @dataclass(frozen=True)
