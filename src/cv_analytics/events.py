@@ -569,5 +569,5 @@ def to_wire(event: QueryEvent | ResponseEvent) -> dict[str, Any]:
 
 
 def to_json(event: QueryEvent | ResponseEvent) -> str:
-    return json.dumps(to_wire(event), separators=(",", ":"), ensure_ascii=False)
-
+    """:func:`to_wire` as compact JSON, serialized by pydantic-core in one call (the same text)."""
+    return event.model_dump_json(by_alias=True, exclude_none=True)

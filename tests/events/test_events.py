@@ -122,3 +122,14 @@ def test_iso_week_is_utc_and_uses_iso_years():
     assert iso_week(1_763_164_800_000) == "2025-W46"  # Sat 2025-11-15 00:00 UTC
     assert iso_week(1_767_225_600_000) == "2026-W01"  # Thu 2026-01-01 00:00 UTC belongs to 2026-W01
     assert iso_week(1_767_052_800_000) == "2026-W01"  # Tue 2025-12-30: ISO year 2026
+
+
+def test_to_json_is_the_wire_dict_as_compact_json(contract_dir):
+    # to_json serializes in pydantic-core for speed: it must stay the same text as to_wire
+    import json
+
+    from cv_analytics.events import parse_event, to_json, to_wire
+
+    for path in sorted(contract_dir.glob("*.json")):
+        event = parse_event(path.read_text())
+        assert to_json(event) == json.dumps(to_wire(event), separators=(",", ":"), ensure_ascii=False), path.name
