@@ -65,7 +65,7 @@ class Worker:
         orphan_timeout_seconds: float = 900.0,
         sweep_interval_seconds: float = 60.0,
         max_backoff_seconds: float = 30.0,
-        prefetch_batches: int = 20,
+        prefetch_batches: int = 50,
         rng: random.Random | None = None,
     ) -> None:
         if prefetch_batches < 1:
