@@ -92,6 +92,12 @@ _INSERT_INTERACTION = (
 _IN_CHUNK = 400
 
 
+def _tune_connection(conn: sqlite3.Connection) -> None:
+    # The hot table's indexes are keyed by random correlation ids: keep their pages cached.
+    conn.execute("PRAGMA cache_size = -65536")
+    conn.execute("PRAGMA temp_store = MEMORY")
+
+
 def interaction_row(interaction: Interaction) -> tuple[Any, ...]:
     """An interaction as a row of the interactions table (column order above)."""
     i = interaction
@@ -125,7 +131,7 @@ class SQLiteStore(SQLiteInsightsQueries, Store):
         busy_timeout: float = 10.0,
     ) -> None:
         super().__init__(clock=clock, pending_ttl_seconds=pending_ttl_seconds)
-        self._db = SQLiteConnections(path, busy_timeout=busy_timeout)
+        self._db = SQLiteConnections(path, busy_timeout=busy_timeout, on_connect=_tune_connection)
         self.path = self._db.path
         self._migrate()
 
