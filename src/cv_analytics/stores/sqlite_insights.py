@@ -138,42 +138,17 @@ class SQLiteInsightsQueries(InsightsQueries):
     # -- keeping derived rows in step with interactions --------------------------
 
     def _interactions_written(self, conn: sqlite3.Connection, interactions: list[Interaction]) -> None:
-        """Re-derive the terms of interactions just written, in the same transaction.
+        """Mark the weeks of interactions just written stale, in the same transaction.
 
-        A catalog that cannot be loaded must not stop the pipeline from
-        recording interactions: the weeks touched are marked stale instead, and
-        the next report re-derives them (or says what is wrong with the file).
+        Deriving terms per write cost the worker ~15 µs per event (bench/perf_probe.py);
+        the first report of a stale week derives all of it in one pass (:meth:`_ensure_terms`).
         """
-        if not interactions:
-            return
-        conn.executemany(
-            "DELETE FROM interaction_terms WHERE correlation_id = ?", [(i.correlation_id,) for i in interactions]
-        )
         weeks = {i.week for i in interactions}
-        try:
-            resolver = self.skills_catalog
-        except CVAnalyticsError as exc:
-            log.warning("skills not resolved for %d interaction(s): %s", len(interactions), exc)
+        if weeks:
             conn.executemany(
                 "INSERT OR REPLACE INTO interaction_terms_state (week, fingerprint) VALUES (?, ?)",
                 [(w, _STALE) for w in weeks],
             )
-            return
-        rows = (
-            (
-                i.correlation_id, i.week, i.timestamp, i.status.value, i.query, i.sources_used,
-                i.match_type.value if i.match_type else None, i.match_score,
-            )
-            for i in interactions
-        )  # fmt: skip
-        conn.executemany(_INSERT_TERM, _term_rows(resolver, rows))
-        # A week stays current only while every write to it used the same catalog.
-        conn.executemany(
-            "INSERT INTO interaction_terms_state (week, fingerprint) VALUES (?, ?) "
-            "ON CONFLICT (week) DO UPDATE SET fingerprint = "
-            f"CASE WHEN fingerprint = excluded.fingerprint THEN fingerprint ELSE '{_STALE}' END",
-            [(w, derivation_fingerprint(resolver)) for w in weeks],
-        )
 
     def _ensure_terms(self, week: str, resolver: SkillResolver) -> None:
         """Re-derive ``week`` if its rows were not all derived with ``resolver``."""
