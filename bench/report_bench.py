@@ -133,7 +133,7 @@ def main() -> int:
     runs = [run_child(path) for _ in range(RUNS)]
     steady = {key: statistics.median(r[key] for r in runs) for key in ("build", "render", "total", "maxrss_mb")}
     # An edited catalog: the first report re-resolves both weeks it reads, once.
-    from cv_analytics.reporting.skills import DEFAULT_CATALOG_PATH
+    from cv_analytics.skills import DEFAULT_CATALOG_PATH
 
     # (on a copy, so the cached data set stays resolved with the packaged catalog)
     edited = cache / "skills-edited.yaml"

@@ -12,7 +12,7 @@ from typing import Any
 
 from cv_analytics.clock import ManualClock
 from cv_analytics.events import parse_event
-from cv_analytics.reporting.skills import SkillsCatalog
+from cv_analytics.skills import SkillsCatalog
 from cv_analytics.stores.base import Store
 
 WEEK = "2026-W47"

@@ -14,7 +14,7 @@ import pytest
 from cv_analytics.clock import ManualClock
 from cv_analytics.events import parse_event
 from cv_analytics.reporting.builder import build_report, compute_trends, percentile
-from cv_analytics.reporting.skills import DEFAULT_CATALOG_PATH, SKILLS_FILE_VARIABLE, SkillsCatalog
+from cv_analytics.skills import DEFAULT_CATALOG_PATH, SKILLS_FILE_VARIABLE, SkillsCatalog
 from cv_analytics.reporting.synthetic import synthetic_week
 from cv_analytics.stores.insights import InsightsQueries, SkillTally
 from cv_analytics.stores.models import InteractionStatus

@@ -16,7 +16,7 @@ import zlib
 import pytest
 
 from cv_analytics.reporting import write_report
-from cv_analytics.reporting.skills import DEFAULT_CATALOG_PATH, SkillsCatalog
+from cv_analytics.skills import DEFAULT_CATALOG_PATH, SkillsCatalog
 from cv_analytics.reporting.synthetic import synthetic_week
 
 from .dataset import PREVIOUS_WEEK, WEEK

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cv_analytics.exceptions import ConfigurationError
-from cv_analytics.reporting.skills import (
+from cv_analytics.wiring import Settings, load_skills_catalog
+from cv_analytics.skills import (
     DEFAULT_CATALOG_PATH,
     SKILLS_FILE_VARIABLE,
     SkillsCatalog,
@@ -69,8 +70,9 @@ def test_catalog_file_from_the_environment_overrides_the_packaged_one(tmp_path, 
     own = tmp_path / "mine.yaml"
     own.write_text("skills:\n  - name: Elm\n    aliases: [elm-lang]\n")
     monkeypatch.setenv(SKILLS_FILE_VARIABLE, str(own))
-    assert catalog_path() == own
-    catalog = load_catalog()
+    assert catalog_path({SKILLS_FILE_VARIABLE: str(own)}) == own
+    assert catalog_path({}) == DEFAULT_CATALOG_PATH
+    catalog = load_skills_catalog(Settings.from_env())
     assert catalog.skills == ("Elm",)
     assert catalog.skills_in_text("any elm-lang?") == ["Elm"]
     assert catalog.fingerprint != SkillsCatalog.load(DEFAULT_CATALOG_PATH).fingerprint

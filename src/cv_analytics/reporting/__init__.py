@@ -16,7 +16,6 @@ from .delivery import (
 from .model import WeeklyReport
 from .render import RenderedReport, render, render_html, render_json, render_text
 from .schedule import DEFAULT_SCHEDULE, CronSchedule, ReportScheduler, parse_schedule
-from .skills import SkillsCatalog, load_catalog
 from .smtp import SMTPDeliverer, SMTPSecurity, SMTPSettings
 from .weeks import IsoWeek, last_complete_week, parse_week, previous_week
 
@@ -35,12 +34,10 @@ __all__ = [
     "SMTPDeliverer",
     "SMTPSecurity",
     "SMTPSettings",
-    "SkillsCatalog",
     "WeeklyReport",
     "build_message",
     "build_report",
     "last_complete_week",
-    "load_catalog",
     "open_deliverer",
     "parse_schedule",
     "parse_week",

@@ -71,7 +71,7 @@ class GapKind(IntEnum):
 
 
 class SkillResolver(Protocol):
-    """What the aggregations need from a skills catalog (:class:`cv_analytics.reporting.skills.SkillsCatalog`)."""
+    """What the aggregations need from a skills catalog (:class:`cv_analytics.skills.SkillsCatalog`)."""
 
     @property
     def fingerprint(self) -> str:
@@ -282,7 +282,7 @@ class InsightsQueries:
     def skills_catalog(self) -> SkillResolver:
         """The catalog set with :meth:`use_skills_catalog`, else the default one (see ``reporting.skills``)."""
         if self._skills_catalog is None:
-            from ..reporting.skills import load_catalog  # lazy: reporting imports stores
+            from ..skills import load_catalog  # lazy: reporting imports stores
 
             self._skills_catalog = load_catalog()
         return self._skills_catalog

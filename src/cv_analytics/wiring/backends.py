@@ -20,6 +20,7 @@ from .settings import ANALYTICS_QUEUE, PREFIX, Settings
 if TYPE_CHECKING:
     from ..boto.metering import RequestCounter
     from ..queues.base import Queue, QueueBackend, QueueConfig
+    from ..skills import SkillsCatalog
     from ..stores.base import Store
 
 
@@ -108,6 +109,13 @@ def open_store(
     raise ConfigurationError(
         f"unknown store URL {settings.store_url!r}: use sqlite:///path.db or dynamodb:// (set {PREFIX}STORE_URL)"
     )
+
+
+def load_skills_catalog(settings: Settings) -> SkillsCatalog:
+    """The owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``), else the packaged one."""
+    from ..skills import load_catalog
+
+    return load_catalog(settings.skills_file)
 
 
 class Wiring:

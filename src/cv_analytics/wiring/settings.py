@@ -65,6 +65,8 @@ class Settings:
     visibility_timeout_seconds: float = presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT
     #: seconds between orphan sweeps (the embedded worker, and each Lambda container)
     sweep_interval_seconds: float | None = None
+    #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
+    skills_file: pathlib.Path | None = None
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -98,6 +100,7 @@ class Settings:
             pending_ttl_seconds=_float(env, f"{PREFIX}PENDING_TTL", 7 * 24 * 3600.0),
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
+            skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
             env=env,
         )
 

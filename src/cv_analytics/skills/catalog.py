@@ -2,7 +2,8 @@
 
 The catalog is a YAML file the CV's owner edits (the packaged default is
 ``skills.yaml`` beside this module; point ``CV_ANALYTICS_SKILLS_FILE`` at your
-own)::
+own). The weekly report resolves questions against it; the sample assistant
+and the jobs service match against it too::
 
     skills:
       - name: Kubernetes
@@ -253,12 +254,14 @@ def _claim(table: dict[str, str], alias: str, name: str, where: str) -> None:
         )
 
 
-def catalog_path(env: Mapping[str, str] | None = None) -> pathlib.Path:
-    """The catalog file in force: ``CV_ANALYTICS_SKILLS_FILE``, else the packaged one."""
-    env = os.environ if env is None else env
+def catalog_path(env: Mapping[str, str]) -> pathlib.Path:
+    """The catalog file ``env`` names: ``CV_ANALYTICS_SKILLS_FILE``, else the packaged one.
+
+    The wiring passes the process environment; nothing here reads it.
+    """
     return pathlib.Path(env[SKILLS_FILE_VARIABLE]) if env.get(SKILLS_FILE_VARIABLE) else DEFAULT_CATALOG_PATH
 
 
-def load_catalog(path: str | os.PathLike[str] | None = None, *, env: Mapping[str, str] | None = None) -> SkillsCatalog:
-    """Load ``path``, or the catalog in force (see :func:`catalog_path`)."""
-    return SkillsCatalog.load(path if path is not None else catalog_path(env))
+def load_catalog(path: str | os.PathLike[str] | None = None) -> SkillsCatalog:
+    """Load ``path``, or the packaged catalog."""
+    return SkillsCatalog.load(path if path is not None else DEFAULT_CATALOG_PATH)

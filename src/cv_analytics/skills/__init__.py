@@ -1,0 +1,9 @@
+"""The owner's skills catalog: canonical skill names and the aliases recruiters type.
+
+Below the parts that use it (insights and reporting, the jobs service and the
+sample assistant): it knows nothing of stores or queues.
+"""
+
+from .catalog import DEFAULT_CATALOG_PATH, SKILLS_FILE_VARIABLE, SkillsCatalog, catalog_path, load_catalog
+
+__all__ = ["DEFAULT_CATALOG_PATH", "SKILLS_FILE_VARIABLE", "SkillsCatalog", "catalog_path", "load_catalog"]
