@@ -75,11 +75,13 @@ def measure(path: str) -> None:
     from cv_analytics.clock import ManualClock
     from cv_analytics.reporting.builder import build_report
     from cv_analytics.reporting.render import render
+    from cv_analytics.skills import load_catalog
     from cv_analytics.stores.sqlite import SQLiteStore
+    from cv_analytics.wiring import insights_for
 
     started = time.perf_counter()
     store = SQLiteStore(path, clock=ManualClock())
-    report = build_report(store, WEEK)
+    report = build_report(insights_for(store), WEEK, catalog=load_catalog())
     built = time.perf_counter()
     rendered = render(report)
     done = time.perf_counter()

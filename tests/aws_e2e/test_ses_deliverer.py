@@ -10,10 +10,14 @@ import pytest
 from cv_analytics.wiring import Settings
 from cv_analytics.exceptions import ReportDeliveryError
 from cv_analytics.reporting.builder import build_report
-from cv_analytics.reporting.delivery import OutgoingReport, build_message, open_deliverer
+from cv_analytics.reporting.delivery import OutgoingReport, build_message
+from cv_analytics.wiring.reporting import open_deliverer
 from cv_analytics.reporting.render import render
 from cv_analytics.reporting.ses import SESDeliverer
 from cv_analytics.stores.sqlite import SQLiteStore
+from cv_analytics.wiring import insights_for
+from cv_analytics.skills import load_catalog
+from cv_analytics.wiring.reporting import ses_deliverer
 
 from .conftest import OWNER, SENDER, Deployment, parse_email
 
@@ -24,7 +28,7 @@ pytestmark = pytest.mark.slow
 def outgoing(tmp_path: pathlib.Path) -> OutgoingReport:
     """The report of an empty week, built as the reporter builds it."""
     store = SQLiteStore(tmp_path / "store.db")
-    rendered = render(build_report(store, "2026-W47"))
+    rendered = render(build_report(insights_for(store), "2026-W47", catalog=load_catalog()))
     store.close()
     sender = SENDER
     message = build_message(
@@ -45,7 +49,7 @@ def test_the_ses_channel_is_chosen_by_configuration_with_its_own_region(aws: Dep
 
 
 def test_the_deliverer_sends_the_mime_bytes_it_is_given(aws: Deployment, outgoing: OutgoingReport) -> None:
-    deliverer = SESDeliverer.from_settings(aws.settings)
+    deliverer = ses_deliverer(aws.settings)
 
     deliverer.deliver(outgoing)
 
@@ -58,7 +62,7 @@ def test_the_deliverer_sends_the_mime_bytes_it_is_given(aws: Deployment, outgoin
 def test_ses_out_of_reach_is_a_delivery_error_that_will_be_retried(
     aws: Deployment, closed_port_url: str, outgoing: OutgoingReport
 ) -> None:
-    deliverer = SESDeliverer.from_settings(Settings.from_env({**aws.env, "AWS_ENDPOINT_URL": closed_port_url}))
+    deliverer = ses_deliverer(Settings.from_env({**aws.env, "AWS_ENDPOINT_URL": closed_port_url}))
 
     with pytest.raises(ReportDeliveryError, match=r"could not reach Amazon SES \(us-east-1\).*retried on the next run"):
         deliverer.deliver(outgoing)

@@ -16,7 +16,6 @@ from . import dataset
 @pytest.fixture
 def store(tmp_path, clock: ManualClock) -> Iterator[SQLiteStore]:
     s = SQLiteStore(tmp_path / "store.db", clock=clock)
-    s.use_skills_catalog(dataset.CATALOG)
     yield s
     s.close()
 

@@ -14,10 +14,10 @@ from cv_analytics.reporting.delivery import (
     DeliveryStatus,
     FileDeliverer,
     PartialDeliveryError,
-    addresses,
-    open_deliverer,
     send_weekly_report,
 )
+from cv_analytics.wiring import insights_for
+from cv_analytics.wiring.reporting import addresses, open_deliverer, smtp_settings
 from cv_analytics.reporting.smtp import SMTPDeliverer, SMTPSecurity, SMTPSettings
 
 from . import smtp_server
@@ -51,7 +51,10 @@ def _smtp(port: int, **kwargs) -> SMTPDeliverer:
 
 
 def _send(store, deliverer, recipients=(OWNER,), **kwargs):
-    return send_weekly_report(store, WEEK, deliverer, sender=SENDER, recipients=recipients, catalog=CATALOG, **kwargs)
+    return send_weekly_report(
+        store, WEEK, deliverer, insights=insights_for(store), catalog=CATALOG,
+        sender=SENDER, recipients=recipients, **kwargs,
+    )
 
 
 @pytest.mark.slow
@@ -130,7 +133,7 @@ def test_starttls_and_login_against_a_private_ca(loaded_store, sink, tls_files):
         auth_required=True,
     )
     try:
-        settings = SMTPSettings.from_env(
+        settings = smtp_settings(
             {
                 "CV_ANALYTICS_SMTP_HOST": "127.0.0.1",
                 "CV_ANALYTICS_SMTP_PORT": str(port),
@@ -184,14 +187,25 @@ def test_file_delivery_writes_html_text_json_and_eml(loaded_store, tmp_path):
     assert data["week"] == WEEK and data["volume"]["queries"] == 11
     eml = email.message_from_bytes(deliverer.written["eml"].read_bytes(), policy=email.policy.default)
     assert eml["To"] == OWNER and eml.get_body(("html",)) is not None
-    assert _send(loaded_store, deliverer)[0].status is DeliveryStatus.ALREADY_SENT
+    # writing files is not sending (issue 7, item 11): nothing recorded, written again next time
+    assert loaded_store.get_report_delivery(WEEK, OWNER) is None
+    assert _send(loaded_store, deliverer)[0].status is DeliveryStatus.SENT
+
+
+def test_a_file_delivery_never_blocks_the_email(loaded_store, sink, plain_server, tmp_path):
+    """Issue 7, item 11: a test run with CV_ANALYTICS_REPORT_CHANNEL=file, then the real send by SMTP."""
+    _send(loaded_store, FileDeliverer(tmp_path / "outbox"))
+    [result] = _send(loaded_store, _smtp(plain_server))
+    assert result.status is DeliveryStatus.SENT and result.channel == "smtp"
+    assert len(sink.received) == 1
+    assert _send(loaded_store, _smtp(plain_server))[0].status is DeliveryStatus.ALREADY_SENT
 
 
 def test_smtp_settings_from_the_environment_are_validated():
     base = {"CV_ANALYTICS_SMTP_HOST": "mail.example.dev"}
-    assert SMTPSettings.from_env(base).port == 587
-    assert SMTPSettings.from_env({**base, "CV_ANALYTICS_SMTP_SECURITY": "TLS"}).port == 465
-    assert SMTPSettings.from_env({**base, "CV_ANALYTICS_SMTP_SECURITY": "none"}).port == 25
+    assert smtp_settings(base).port == 587
+    assert smtp_settings({**base, "CV_ANALYTICS_SMTP_SECURITY": "TLS"}).port == 465
+    assert smtp_settings({**base, "CV_ANALYTICS_SMTP_SECURITY": "none"}).port == 25
     for env, message in [
         ({}, "set CV_ANALYTICS_SMTP_HOST"),
         ({**base, "CV_ANALYTICS_SMTP_SECURITY": "ssl"}, "must be starttls, tls or none, not 'ssl'"),
@@ -200,8 +214,8 @@ def test_smtp_settings_from_the_environment_are_validated():
         ({**base, "CV_ANALYTICS_SMTP_USER": "me"}, "CV_ANALYTICS_SMTP_PASSWORD is not"),
     ]:
         with pytest.raises(ConfigurationError, match=message):
-            SMTPSettings.from_env(env)
-    assert "s3cret" not in repr(SMTPSettings.from_env({**base, "CV_ANALYTICS_SMTP_USER": "me", "CV_ANALYTICS_SMTP_PASSWORD": "s3cret"}))
+            smtp_settings(env)
+    assert "s3cret" not in repr(smtp_settings({**base, "CV_ANALYTICS_SMTP_USER": "me", "CV_ANALYTICS_SMTP_PASSWORD": "s3cret"}))
 
 
 def test_channel_and_addresses_come_from_the_environment(tmp_path):

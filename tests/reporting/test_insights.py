@@ -16,35 +16,21 @@ from cv_analytics.events import parse_event
 from cv_analytics.reporting.builder import build_report, compute_trends, percentile
 from cv_analytics.skills import DEFAULT_CATALOG_PATH, SKILLS_FILE_VARIABLE, SkillsCatalog
 from cv_analytics.reporting.synthetic import synthetic_week
-from cv_analytics.stores.insights import InsightsQueries, SkillTally
+from cv_analytics.insights import GenericInsights
+from cv_analytics.insights.model import SkillTally
+from cv_analytics.insights.sqlite import SQLiteInsights
 from cv_analytics.stores.models import InteractionStatus
 from cv_analytics.stores.sqlite import MIGRATIONS, SQLiteStore, interaction_row
+from cv_analytics.wiring import insights_for
 
 from . import dataset
 from .dataset import CATALOG, PREVIOUS_WEEK, WEEK
 
 
-class GenericOnly:
-    """The store seen through the generic (pure Python) aggregations only, as a new backend gets them."""
-
-    def __init__(self, store: SQLiteStore) -> None:
-        self._store = store
-        self.clock = store.clock
-
-    def __getattr__(self, name: str):
-        return getattr(self._store, name)
-
-    def week_insights(self, *args, **kwargs):
-        return InsightsQueries.week_insights(self._store, *args, **kwargs)
-
-    def skill_tallies(self, *args, **kwargs):
-        return InsightsQueries.skill_tallies(self._store, *args, **kwargs)
-
-
 @pytest.fixture(params=["sql", "generic"])
 def report(request, loaded_store: SQLiteStore):
-    source = loaded_store if request.param == "sql" else GenericOnly(loaded_store)
-    return build_report(source, WEEK, catalog=CATALOG)  # type: ignore[arg-type]
+    source = SQLiteInsights(loaded_store) if request.param == "sql" else GenericInsights(loaded_store)
+    return build_report(source, WEEK, catalog=CATALOG, clock=loaded_store.clock)
 
 
 def test_volume_counts_queries_sessions_and_correlation(report):
@@ -142,14 +128,13 @@ def test_action_items_fold_a_rising_gap_into_one_item(report):
 
 def test_sql_and_generic_aggregations_agree_on_a_busy_synthetic_week(store: SQLiteStore):
     catalog = SkillsCatalog.load(DEFAULT_CATALOG_PATH)  # the packaged catalog, aliases and all
-    store.use_skills_catalog(catalog)
     store.write_interactions(list(synthetic_week(WEEK, 3000, seed=3)))
     store.write_interactions(list(synthetic_week(PREVIOUS_WEEK, 1000, seed=4)))
-    sql = store.week_insights(WEEK, catalog, max_gap_groups=50, max_examples=3)
-    generic = InsightsQueries.week_insights(store, WEEK, catalog, max_gap_groups=50, max_examples=3)
+    sql = SQLiteInsights(store).week_insights(WEEK, catalog, max_gap_groups=50, max_examples=3)
+    generic = GenericInsights(store).week_insights(WEEK, catalog, max_gap_groups=50, max_examples=3)
     assert sql == generic
     assert sql.activity.queries > 2900 and len(sql.gaps) >= 5 and len(sql.skills) >= 10
-    assert store.skill_tallies(PREVIOUS_WEEK, catalog) == InsightsQueries.skill_tallies(store, PREVIOUS_WEEK, catalog)
+    assert SQLiteInsights(store).skill_tallies(PREVIOUS_WEEK, catalog) == GenericInsights(store).skill_tallies(PREVIOUS_WEEK, catalog)
 
 
 def test_an_interaction_completed_late_moves_its_skills_to_the_querys_week(store: SQLiteStore, clock: ManualClock):
@@ -165,21 +150,21 @@ def test_an_interaction_completed_late_moves_its_skills_to_the_querys_week(store
     moved = store.get_interaction("late")
     assert (moved.status, moved.week) == (InteractionStatus.ANSWERED, PREVIOUS_WEEK)
     for week in (WEEK, PREVIOUS_WEEK):
-        assert store.week_insights(week, CATALOG) == InsightsQueries.week_insights(store, week, CATALOG)
-    assert [g.key for g in store.week_insights(PREVIOUS_WEEK, CATALOG).gaps] == ["Rust"]
-    assert store.week_insights(WEEK, CATALOG).activity.interactions == 0
+        assert SQLiteInsights(store).week_insights(week, CATALOG) == GenericInsights(store).week_insights(week, CATALOG)
+    assert [g.key for g in SQLiteInsights(store).week_insights(PREVIOUS_WEEK, CATALOG).gaps] == ["Rust"]
+    assert SQLiteInsights(store).week_insights(WEEK, CATALOG).activity.interactions == 0
 
 
 def test_editing_the_catalog_re_resolves_the_week_on_the_next_report(loaded_store: SQLiteStore):
-    before = {s.skill for s in loaded_store.skill_tallies(WEEK, CATALOG)}
+    before = {s.skill for s in SQLiteInsights(loaded_store).skill_tallies(WEEK, CATALOG)}
     assert "Zig" not in before
     edited = SkillsCatalog.from_mapping(
         {"skills": [*({"name": s} for s in CATALOG.skills if s != "Kubernetes"), {"name": "Zig"}]}
     )
-    report = build_report(loaded_store, WEEK, catalog=edited)
+    report = build_report(insights_for(loaded_store), WEEK, catalog=edited)
     names = {s.skill for s in report.top_skills}
     assert "Zig" in names and "Kubernetes" not in names  # "k8s" is no alias any more
-    assert loaded_store.week_insights(WEEK, edited) == InsightsQueries.week_insights(loaded_store, WEEK, edited)
+    assert SQLiteInsights(loaded_store).week_insights(WEEK, edited) == GenericInsights(loaded_store).week_insights(WEEK, edited)
     # "k8s" and "Kubernetes" are now plain terms; Zig has become a skill
     assert [(g.kind, g.key) for g in report.gaps.groups] == [
         ("skill", "Rust"), ("skill", "Zig"), ("term", "k8s"), ("term", "kubernetes")
@@ -190,12 +175,12 @@ def test_a_broken_catalog_file_does_not_stop_interactions_being_recorded(tmp_pat
     bad = tmp_path / "skills.yaml"
     bad.write_text("skills: [ {name: Go, aliases: [golang]}, {name: Golang, aliases: [golang]} ]")
     monkeypatch.setenv(SKILLS_FILE_VARIABLE, str(bad))
-    store = SQLiteStore(tmp_path / "store.db", clock=clock)  # loads the catalog lazily, at the first write
+    store = SQLiteStore(tmp_path / "store.db", clock=clock)  # the store never loads the catalog: writes only mark weeks stale
     dataset.load(store, clock)
     assert store.counts().total_interactions == 18
     state = dict(store.connection().execute("SELECT week, fingerprint FROM interaction_terms_state"))
     assert state == {WEEK: "", PREVIOUS_WEEK: ""}  # stale: the report re-resolves them
-    report = build_report(store, WEEK, catalog=CATALOG)
+    report = build_report(insights_for(store), WEEK, catalog=CATALOG)
     assert report.top_skills[0].skill == "Kubernetes"
     store.close()
 
@@ -206,17 +191,16 @@ def test_a_database_from_before_the_report_migration_is_resolved_on_first_report
     conn.executescript(MIGRATIONS[0] + "; PRAGMA user_version = 1;")
     clock.set(dt.datetime(2026, 11, 23, tzinfo=dt.UTC).timestamp())
     scratch = SQLiteStore(tmp_path / "scratch.db", clock=clock)
-    scratch.use_skills_catalog(CATALOG)
     dataset.load(scratch, clock)
     old_store_rows = [interaction_row(i) for i in scratch.iter_interactions()]
-    expected = scratch.week_insights(WEEK, CATALOG)
+    expected = SQLiteInsights(scratch).week_insights(WEEK, CATALOG)
     scratch.close()
     conn.executemany(f"INSERT INTO interactions VALUES ({', '.join('?' * len(old_store_rows[0]))})", old_store_rows)
     conn.commit()
     conn.close()
     store = SQLiteStore(path, clock=clock)
     assert store.schema_version == len(MIGRATIONS)
-    assert store.week_insights(WEEK, CATALOG) == expected
+    assert SQLiteInsights(store).week_insights(WEEK, CATALOG) == expected
     store.close()
 
 

@@ -14,6 +14,7 @@ from cv_analytics.events import parse_event
 from cv_analytics.reporting import build_report, render
 from cv_analytics.reporting.model import SCHEMA_VERSION, WeeklyReport, fields_markdown
 from cv_analytics.stores.sqlite import SQLiteStore
+from cv_analytics.wiring import insights_for
 
 from . import dataset
 from .dataset import CATALOG, WEEK
@@ -57,7 +58,7 @@ class _Tags(HTMLParser):
 
 def test_query_text_with_script_and_img_onerror_is_escaped_in_every_rendering(store, clock):
     _record(store, clock, ("x1", HOSTILE, 0.1), ("x2", HOSTILE + " again", 0.2))
-    rendered = render(build_report(store, WEEK, catalog=CATALOG))
+    rendered = render(build_report(insights_for(store), WEEK, catalog=CATALOG))
     # HTML: the text is there, as text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered.html
     assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in rendered.html
@@ -76,14 +77,14 @@ def test_query_text_with_script_and_img_onerror_is_escaped_in_every_rendering(st
 def test_control_and_bidi_characters_never_reach_the_reader(store, clock):
     sneaky = "Rust\x1b[2J\x1b[31m?\u202egnp.exe\r\nBcc: someone\x00"
     _record(store, clock, ("y1", sneaky, 0.1), ("y2", sneaky, 0.1))
-    rendered = render(build_report(store, WEEK, catalog=CATALOG))
+    rendered = render(build_report(insights_for(store), WEEK, catalog=CATALOG))
     for output in (rendered.html, rendered.text, json.loads(rendered.json)["gaps"]["groups"][0]["examples"][0]):
         assert "\x1b" not in output and "\u202e" not in output and "\x00" not in output and "\r" not in output
     assert "Rust[2J[31m?gnp.exe Bcc: someone" in rendered.text
 
 
 def test_html_is_self_contained_email_markup(loaded_store):
-    html = render(build_report(loaded_store, WEEK, catalog=CATALOG)).html
+    html = render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).html
     parser = _Tags()
     parser.feed(html)
     assert not parser.unbalanced and parser.open == []
@@ -95,7 +96,7 @@ def test_html_is_self_contained_email_markup(loaded_store):
 
 
 def test_text_alternative_carries_the_same_figures(loaded_store):
-    text = render(build_report(loaded_store, WEEK, catalog=CATALOG)).text
+    text = render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).text
     assert "Questions     11 in 4 sessions" in text
     assert "Correlated    90.9% (target 99%)  << below target" in text
     assert "1. Add Kubernetes to the CV" in text
@@ -105,7 +106,7 @@ def test_text_alternative_carries_the_same_figures(loaded_store):
 
 
 def test_an_empty_week_renders_a_short_explanation(store):
-    report = build_report(store, WEEK, catalog=CATALOG)
+    report = build_report(insights_for(store), WEEK, catalog=CATALOG)
     assert report.is_empty and report.actions == [] and report.top_skills == []
     rendered = render(report)
     assert "No recruiter questions were recorded this week." in rendered.html
@@ -118,7 +119,7 @@ def test_an_empty_week_renders_a_short_explanation(store):
 
 def test_a_week_with_one_question_renders_without_trends_or_actions(store, clock):
     _record(store, clock, ("only", "Any Python?", 0.9))
-    report = build_report(store, WEEK, catalog=CATALOG)
+    report = build_report(insights_for(store), WEEK, catalog=CATALOG)
     assert report.volume.queries == 1 and report.volume.correlation_rate == 1.0
     assert report.performance.total_time.p50 == report.performance.total_time.p99 == 100
     assert report.actions == [] and report.trends.rising == []
@@ -128,7 +129,7 @@ def test_a_week_with_one_question_renders_without_trends_or_actions(store, clock
 
 
 def test_json_uses_documented_camel_case_field_names(loaded_store):
-    data = json.loads(render(build_report(loaded_store, WEEK, catalog=CATALOG)).json)
+    data = json.loads(render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).json)
     assert list(data) == [
         "schemaVersion", "week", "start", "end", "generatedAt", "volume", "topSkills",
         "match", "trends", "gaps", "performance", "actions",
@@ -137,7 +138,7 @@ def test_json_uses_documented_camel_case_field_names(loaded_store):
     assert data["start"] == "2026-11-16" and data["end"] == "2026-11-22"
     assert data["volume"]["byDay"][0] == {"day": "Mon", "date": "2026-11-16", "queries": 2}
     assert data["gaps"]["groups"][0]["noMatch"] == 1
-    assert WeeklyReport.model_validate(data) == build_report(loaded_store, WEEK, catalog=CATALOG).model_copy(
+    assert WeeklyReport.model_validate(data) == build_report(insights_for(loaded_store), WEEK, catalog=CATALOG).model_copy(
         update={"generated_at": WeeklyReport.model_validate(data).generated_at}
     )
 

@@ -8,11 +8,13 @@ import pytest
 
 from cv_analytics.clock import ManualClock
 from cv_analytics.exceptions import ConfigurationError, ReportDeliveryError
+from cv_analytics.wiring import insights_for
 from cv_analytics.reporting.delivery import DeliveryStatus, FileDeliverer, send_weekly_report
 from cv_analytics.reporting.schedule import DEFAULT_SCHEDULE, CronSchedule, ReportScheduler
 from cv_analytics.reporting.weeks import IsoWeek, last_complete_week, parse_week, previous_week
 
 from . import dataset
+from .dataset import CATALOG
 
 UTC = dt.UTC
 
@@ -159,13 +161,16 @@ def test_restarting_the_scheduler_sends_a_missed_report_once(store, clock, tmp_p
     """A scheduler down at Monday 07:00 catches up on start; restarted again, it sends nothing twice."""
     dataset.load(store, clock)
     clock.set(at(2026, 11, 24, 9).timestamp())  # Tuesday: Monday's run was missed
-    outbox = FileDeliverer(tmp_path / "outbox")
+    outbox = FileDeliverer(tmp_path / "outbox", counts_as_sent=True)  # a drop directory: recorded as sent
 
     results = []
 
     def job(week: str) -> None:
         results.extend(
-            send_weekly_report(store, week, outbox, sender="r@cv.example.dev", recipients=["o@cv.example.dev"])
+            send_weekly_report(
+                store, week, outbox, insights=insights_for(store), catalog=CATALOG,
+                sender="r@cv.example.dev", recipients=["o@cv.example.dev"],
+            )
         )
 
     for _ in range(2):  # two starts; max_fires=0: the catch-up only

@@ -18,6 +18,7 @@ import pytest
 from cv_analytics.reporting import write_report
 from cv_analytics.skills import DEFAULT_CATALOG_PATH, SkillsCatalog
 from cv_analytics.reporting.synthetic import synthetic_week
+from cv_analytics.wiring import insights_for
 
 from .dataset import PREVIOUS_WEEK, WEEK
 
@@ -66,10 +67,9 @@ def png_facts(data: bytes) -> tuple[int, int, int]:
 def test_headless_chromium_renders_the_html_report_to_a_png(store, clock, tmp_path):
     clock.set(dt.datetime(2026, 11, 23, 7, tzinfo=dt.UTC).timestamp())  # Monday, when the report goes out
     catalog = SkillsCatalog.load(DEFAULT_CATALOG_PATH)
-    store.use_skills_catalog(catalog)
     store.write_interactions(list(synthetic_week(PREVIOUS_WEEK, 900, seed=11, skill_weights={"GraphQL": 6})))
     store.write_interactions(list(synthetic_week(WEEK, 1200, seed=12, skill_weights={"Kubernetes": 6})))
-    html = write_report(store, WEEK, tmp_path, ("html",), catalog=catalog)["html"]
+    html = write_report(insights_for(store), WEEK, tmp_path, ("html",), catalog=catalog)["html"]
     png = tmp_path / "report.png"
     screenshot(html, png, tmp_path / "profile", (1000, 2000))
     width, height, distinct = png_facts(png.read_bytes())

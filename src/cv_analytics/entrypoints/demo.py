@@ -230,11 +230,12 @@ def summarise(store: Store, now: dt.datetime, elapsed: float) -> dict[str, objec
     """Totals from the store, and the highlights of the last complete week's report."""
     from ..reporting import build_report, last_complete_week
 
+    insights, catalog = _insights(store)
     counts = store.counts()
     statuses = counts.interactions
     queries = statuses[InteractionStatus.ANSWERED] + statuses[InteractionStatus.UNANSWERED]
     week = last_complete_week(now)
-    report = build_report(store, week)
+    report = build_report(insights, week, catalog=catalog)
     return {
         "interactions": counts.total_interactions,
         "answered": statuses[InteractionStatus.ANSWERED],
@@ -269,6 +270,15 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
 def _write_report(reports_dir: pathlib.Path, store: Store, week: str, console: Console) -> str:
     from ..reporting import write_report
 
-    paths = write_report(store, week, reports_dir, formats=("html",))
+    insights, catalog = _insights(store)
+    paths = write_report(insights, week, reports_dir, formats=("html",), catalog=catalog)
     console.print(f"weekly report for {week}: [bold]{paths['html']}[/bold]")
     return str(paths["html"])
+
+
+def _insights(store: Store) -> tuple[Any, Any]:
+    """The report's figures over the demo's store, resolved with the packaged catalog its traffic is drawn from."""
+    from ..skills import load_catalog
+    from ..wiring import insights_for
+
+    return insights_for(store), load_catalog()

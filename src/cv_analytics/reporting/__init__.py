@@ -9,7 +9,6 @@ from .delivery import (
     OutgoingReport,
     PartialDeliveryError,
     build_message,
-    open_deliverer,
     send_weekly_report,
     write_report,
 )
@@ -38,7 +37,6 @@ __all__ = [
     "build_message",
     "build_report",
     "last_complete_week",
-    "open_deliverer",
     "parse_schedule",
     "parse_week",
     "previous_week",

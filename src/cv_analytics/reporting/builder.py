@@ -1,6 +1,6 @@
 """Build the weekly report model from a store's aggregations.
 
-The store does the counting (:meth:`~cv_analytics.stores.insights.InsightsQueries.week_insights`,
+The insights part does the counting (:meth:`~cv_analytics.insights.Insights.week_insights`,
 in SQL on SQLite); this module turns counts into rates, percentiles, trends and
 a short ranked list of things to do.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from ..clock import Clock
+from ..clock import Clock, SystemClock
 from ..events import FULL_MATCH_THRESHOLD, PARTIAL_MATCH_THRESHOLD
-from ..stores.insights import (
+from ..insights import Insights
+from ..insights.model import (
     LOW_MATCH_SCORE,
     SCORE_BUCKET_WIDTH,
     SkillResolver,
@@ -40,8 +40,6 @@ from .model import (
 from .render import clean_text
 from .weeks import IsoWeek
 
-if TYPE_CHECKING:
-    from ..stores.base import Store
 
 #: The share of queries that must end correlated with their response.
 CORRELATION_TARGET = 0.99
@@ -67,27 +65,20 @@ DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
 def build_report(
-    store: Store,
+    source: Insights,
     week: str,
     *,
-    catalog: SkillResolver | None = None,
+    catalog: SkillResolver,
     clock: Clock | None = None,
 ) -> WeeklyReport:
-    """The report for ``week`` (``2026-W47``), from any store.
-
-    ``catalog`` defaults to the store's (see
-    :attr:`~cv_analytics.stores.insights.InsightsQueries.skills_catalog`);
-    passing one also makes the store use it for later writes.
-    """
+    """The report for ``week`` (``2026-W47``), from the figures ``source`` computes
+    (:class:`~cv_analytics.insights.GenericInsights` over any store, or the SQL ones
+    over SQLite), with skills resolved against ``catalog``."""
     iso = IsoWeek.parse(week)
-    if catalog is None:
-        catalog = store.skills_catalog
-    else:
-        store.use_skills_catalog(catalog)
     previous = str(iso.previous())
-    insights = store.week_insights(str(iso), catalog, max_gap_groups=MAX_GAP_GROUPS, max_examples=MAX_EXAMPLES)
-    previous_skills = store.skill_tallies(previous, catalog)
-    now = (clock or store.clock).now()
+    insights = source.week_insights(str(iso), catalog, max_gap_groups=MAX_GAP_GROUPS, max_examples=MAX_EXAMPLES)
+    previous_skills = source.skill_tallies(previous, catalog)
+    now = (clock or SystemClock()).now()
     return assemble_report(
         iso, insights, previous_skills, generated_at=dt.datetime.fromtimestamp(now, tz=dt.UTC).replace(microsecond=0)
     )

@@ -17,14 +17,13 @@ import email.utils
 import os
 import pathlib
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from enum import Enum
 from typing import TYPE_CHECKING, Protocol
 
-from ..clock import Clock, now_ms
-from ..wiring import PREFIX, Settings
+from ..clock import Clock, SystemClock, now_ms
 from ..exceptions import ConfigurationError, ReportDeliveryError
 from ..stores.models import ReportDelivery
 from .builder import build_report
@@ -33,7 +32,7 @@ from .weeks import parse_week
 
 if TYPE_CHECKING:
     from ..stores.base import Store
-    from ..stores.insights import SkillResolver
+    from ..insights import Insights, SkillResolver
 
 #: File extension of each output format.
 FORMAT_EXTENSIONS = {"html": "html", "text": "txt", "json": "json", "eml": "eml"}
@@ -66,6 +65,9 @@ class Deliverer(Protocol):
 
     #: recorded with each delivery: ``smtp``, ``file``, ``ses``…
     channel: str
+    #: whether a delivery reaches the recipient (SMTP, SES): only those are recorded as sent,
+    #: so a test run that writes files never stops the real email (issue 7, item 11)
+    counts_as_sent: bool
 
     def deliver(self, outgoing: OutgoingReport) -> None: ...
 
@@ -152,6 +154,9 @@ class FileDeliverer:
     out_dir: pathlib.Path
     formats: tuple[str, ...] = ALL_FORMATS
     channel: str = "file"
+    #: writing files is not sending: the week's email is still due afterwards. True for an
+    #: outbox another program mails from (a drop directory): then it is recorded as sent
+    counts_as_sent: bool = False
     written: dict[str, pathlib.Path] = field(default_factory=dict, init=False)
 
     def deliver(self, outgoing: OutgoingReport) -> None:
@@ -165,67 +170,6 @@ class FileDeliverer:
 
     def describe(self) -> str:
         return f"files in {self.out_dir}"
-
-
-# -- choosing a channel -----------------------------------------------------------
-
-
-def _smtp(settings: Settings) -> Deliverer:
-    from .smtp import SMTPDeliverer, SMTPSettings
-
-    return SMTPDeliverer(SMTPSettings.from_env(settings.env))
-
-
-def _file(settings: Settings) -> Deliverer:
-    outbox = settings.env.get(f"{PREFIX}REPORT_OUTBOX")
-    return FileDeliverer(pathlib.Path(outbox) if outbox else settings.reports_dir / "outbox")
-
-
-def _ses(settings: Settings) -> Deliverer:
-    try:
-        from .ses import SESDeliverer
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"the ses report channel is not available in this installation ({exc}); use smtp or file"
-        ) from exc
-    return SESDeliverer.from_settings(settings)
-
-
-#: Channel name -> factory. An SES deliverer registers as ``ses`` (module ``reporting/ses.py``).
-CHANNELS: dict[str, Callable[[Settings], Deliverer]] = {"smtp": _smtp, "file": _file, "ses": _ses}
-
-
-def open_deliverer(settings: Settings) -> Deliverer:
-    """The deliverer ``CV_ANALYTICS_REPORT_CHANNEL`` names; by default SMTP when ``CV_ANALYTICS_SMTP_HOST`` is set."""
-    env = settings.env
-    channel = (env.get(f"{PREFIX}REPORT_CHANNEL") or "").strip().lower()
-    if not channel:
-        if not env.get(f"{PREFIX}SMTP_HOST"):
-            raise ConfigurationError(
-                f"no way to send the report: set {PREFIX}SMTP_HOST (and {PREFIX}SMTP_PORT, _USER, _PASSWORD, "
-                f"_SECURITY=starttls|tls|none) to email it, or {PREFIX}REPORT_CHANNEL=file to write it to "
-                f"{settings.reports_dir / 'outbox'}"
-            )
-        channel = "smtp"
-    if channel not in CHANNELS:
-        raise ConfigurationError(f"{PREFIX}REPORT_CHANNEL={channel!r} is not one of {', '.join(CHANNELS)}")
-    return CHANNELS[channel](settings)
-
-
-def addresses(settings: Settings) -> tuple[str, tuple[str, ...]]:
-    """(sender, recipients) from SENDER_EMAIL and RECIPIENT_EMAIL (comma-separated for several)."""
-    if not settings.sender_email or not settings.recipient_email:
-        raise ConfigurationError(
-            "set SENDER_EMAIL (the From address) and RECIPIENT_EMAIL (who gets the report; "
-            "separate several with commas) to send the report"
-        )
-    sender = check_address(settings.sender_email, "SENDER_EMAIL")
-    recipients = tuple(
-        check_address(r, "RECIPIENT_EMAIL") for r in settings.recipient_email.split(",") if r.strip()
-    )
-    if not recipients:
-        raise ConfigurationError("RECIPIENT_EMAIL names no address")
-    return sender, recipients
 
 
 # -- sending once -------------------------------------------------------------------
@@ -259,13 +203,17 @@ def send_weekly_report(
     week: str,
     deliverer: Deliverer,
     *,
+    insights: Insights,
+    catalog: SkillResolver,
     sender: str,
     recipients: Sequence[str],
     force: bool = False,
     clock: Clock | None = None,
-    catalog: SkillResolver | None = None,
 ) -> list[DeliveryResult]:
     """Send ``week``'s report to each recipient who has not had it (to all with ``force``).
+
+    Only deliveries that reach the recipient (``deliverer.counts_as_sent``: SMTP,
+    SES) are recorded and skipped next time; a file delivery is written every time.
 
     A recipient is marked sent only after the deliverer returned. If it raises,
     that recipient stays unsent (retried on the next run) and, after trying the
@@ -278,7 +226,7 @@ def send_weekly_report(
     results: dict[str, DeliveryResult] = {}
     due: list[str] = []
     for recipient in dict.fromkeys(recipients):
-        previous = None if force else store.get_report_delivery(week, recipient)
+        previous = None if force or not deliverer.counts_as_sent else store.get_report_delivery(week, recipient)
         if previous is None:
             due.append(recipient)
         else:
@@ -287,7 +235,7 @@ def send_weekly_report(
             )
     failures: list[str] = []
     if due:
-        rendered = render(build_report(store, week, catalog=catalog, clock=clock))
+        rendered = render(build_report(insights, week, catalog=catalog, clock=clock))
         for recipient in due:
             when = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)
             message = build_message(rendered, sender=sender, recipients=[recipient], when=when)
@@ -297,7 +245,8 @@ def send_weekly_report(
                 failures.append(f"{recipient}: {exc}")
                 continue
             sent_at = now_ms(clock)
-            store.record_report_delivery(ReportDelivery(week, recipient, deliverer.channel, sent_at))
+            if deliverer.counts_as_sent:
+                store.record_report_delivery(ReportDelivery(week, recipient, deliverer.channel, sent_at))
             results[recipient] = DeliveryResult(week, recipient, DeliveryStatus.SENT, deliverer.channel, sent_at)
     ordered = [results[r] for r in dict.fromkeys(recipients) if r in results]
     if failures:
@@ -309,12 +258,12 @@ def send_weekly_report(
 
 
 def write_report(
-    store: Store,
+    insights: Insights,
     week: str,
     out_dir: str | os.PathLike[str],
     formats: Iterable[str] = ("html",),
     *,
-    catalog: SkillResolver | None = None,
+    catalog: SkillResolver,
     clock: Clock | None = None,
     sender: str | None = None,
     recipients: Sequence[str] = (),
@@ -324,8 +273,8 @@ def write_report(
     Writing files is not sending: nothing is recorded in the store.
     """
     week = parse_week(week)
-    clock = clock or store.clock
-    rendered = render(build_report(store, week, catalog=catalog, clock=clock))
+    clock = clock or SystemClock()
+    rendered = render(build_report(insights, week, catalog=catalog, clock=clock))
     sender = sender or FALLBACK_SENDER
     to = tuple(recipients) or (sender,)
     when = dt.datetime.fromtimestamp(clock.now(), tz=dt.UTC)

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..wiring import PREFIX, Settings
 from ..exceptions import ReportDeliveryError
 from .delivery import OutgoingReport
 
@@ -37,8 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SESDeliverer"]
 
-SES_REGION_VARIABLE = f"{PREFIX}SES_REGION"
-SES_CONFIGURATION_SET_VARIABLE = f"{PREFIX}SES_CONFIGURATION_SET"
+SES_REGION_VARIABLE = "CV_ANALYTICS_SES_REGION"
+SES_CONFIGURATION_SET_VARIABLE = "CV_ANALYTICS_SES_CONFIGURATION_SET"
 
 #: Error codes after which the same send can succeed later without anyone doing anything.
 _TRANSIENT_CODES = frozenset({"Throttling", "ThrottlingException", "ServiceUnavailable", "InternalFailure"})
@@ -55,6 +54,7 @@ class SESDeliverer:
     """
 
     channel = "ses"
+    counts_as_sent = True
 
     def __init__(
         self,
@@ -74,15 +74,6 @@ class SESDeliverer:
         self.region = region or str(getattr(getattr(client, "meta", None), "region_name", "") or "") or None
         self.configuration_set = configuration_set or None
         self.message_ids: dict[str, str] = {}
-
-    @classmethod
-    def from_settings(cls, settings: Settings, **kwargs: Any) -> SESDeliverer:
-        """The deliverer the environment describes (see the module docstring); ``kwargs`` go to the constructor."""
-        env = settings.env
-        kwargs.setdefault("region", env.get(SES_REGION_VARIABLE) or settings.aws_region)
-        kwargs.setdefault("endpoint_url", settings.aws_endpoint_url)
-        kwargs.setdefault("configuration_set", env.get(SES_CONFIGURATION_SET_VARIABLE) or None)
-        return cls(**kwargs)
 
     def describe(self) -> str:
         return f"Amazon SES ({self.region or 'default region'})"

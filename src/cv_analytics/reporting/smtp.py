@@ -22,12 +22,10 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ..wiring import PREFIX
-from ..exceptions import ConfigurationError, ReportDeliveryError
+from ..exceptions import ReportDeliveryError
 from .delivery import OutgoingReport
 
 
@@ -37,6 +35,8 @@ class SMTPSecurity(str, Enum):
     NONE = "none"
 
 
+#: The settings' prefix, named in hints (the wiring reads ``CV_ANALYTICS_SMTP_*`` into :class:`SMTPSettings`).
+PREFIX = "CV_ANALYTICS_"
 DEFAULT_PORTS = {SMTPSecurity.STARTTLS: 587, SMTPSecurity.TLS: 465, SMTPSecurity.NONE: 25}
 
 
@@ -50,37 +50,6 @@ class SMTPSettings:
     timeout: float = 30.0
     ca_file: str | None = None
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> SMTPSettings:
-        """Read the ``CV_ANALYTICS_SMTP_*`` variables; :class:`ConfigurationError` names any bad one."""
-        host = (env.get(f"{PREFIX}SMTP_HOST") or "").strip()
-        if not host:
-            raise ConfigurationError(f"set {PREFIX}SMTP_HOST to the SMTP server's name to send the report by email")
-        raw_security = (env.get(f"{PREFIX}SMTP_SECURITY") or SMTPSecurity.STARTTLS.value).strip().lower()
-        try:
-            security = SMTPSecurity(raw_security)
-        except ValueError:
-            raise ConfigurationError(
-                f"{PREFIX}SMTP_SECURITY must be starttls, tls or none, not {raw_security!r}"
-            ) from None
-        port_number = _number(env, f"{PREFIX}SMTP_PORT", DEFAULT_PORTS[security])
-        port = int(port_number)
-        if port != port_number or not 0 < port < 65536:
-            raise ConfigurationError(f"{PREFIX}SMTP_PORT must be a TCP port (1-65535), not {port}")
-        username = env.get(f"{PREFIX}SMTP_USER") or None
-        password = env.get(f"{PREFIX}SMTP_PASSWORD") or None
-        if username and password is None:
-            raise ConfigurationError(f"{PREFIX}SMTP_USER is set but {PREFIX}SMTP_PASSWORD is not")
-        return cls(
-            host=host,
-            port=port,
-            security=security,
-            username=username,
-            password=password,
-            timeout=_number(env, f"{PREFIX}SMTP_TIMEOUT", 30.0),
-            ca_file=env.get(f"{PREFIX}SMTP_CA_FILE") or None,
-        )
-
     @property
     def url(self) -> str:
         scheme = {SMTPSecurity.STARTTLS: "smtp+starttls", SMTPSecurity.TLS: "smtps", SMTPSecurity.NONE: "smtp"}
@@ -90,20 +59,11 @@ class SMTPSettings:
         return ssl.create_default_context(cafile=self.ca_file)
 
 
-def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ConfigurationError(f"{name} must be a number, not {raw!r}") from None
-
-
 class SMTPDeliverer:
     """Sends the MIME bytes with one SMTP session per delivery."""
 
     channel = "smtp"
+    counts_as_sent = True
 
     def __init__(self, settings: SMTPSettings) -> None:
         self.settings = settings

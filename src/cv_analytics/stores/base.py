@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock, now_ms
 from ..events import EventType, QueryEvent, ResponseEvent
-from .insights import InsightsQueries
 from .models import (
     Interaction,
     PendingEvent,
@@ -59,7 +58,7 @@ class Changes:
         return bool(self.interaction_puts or self.pending_puts or self.pending_deletes)
 
 
-class Store(InsightsQueries, ABC):
+class Store(ABC):
     """Pending events (with TTL), interactions (by correlation id and ISO week),
     report deliveries. Reads never return expired pending events, even where
     the backend deletes them lazily (DynamoDB may keep expired items for days)."""

@@ -21,7 +21,7 @@ from .models import (
     ReportDelivery,
     StoreCounts,
 )
-from .sqlite_insights import INSIGHTS_MIGRATION, SQLiteInsightsQueries
+from .sqlite_report_tables import INSIGHTS_MIGRATION, mark_weeks_stale
 
 #: Each entry migrates the schema from version i to i + 1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -72,7 +72,7 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (week, recipient)
     );
     """,
-    # 2: skills resolved per query, for the weekly report (see sqlite_insights.py)
+    # 2: skills resolved per query, for the weekly report (see sqlite_report_tables.py)
     INSIGHTS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -119,7 +119,7 @@ def _interaction_from_row(row: Sequence[Any]) -> Interaction:
     return Interaction.model_validate(data)
 
 
-class SQLiteStore(SQLiteInsightsQueries, Store):
+class SQLiteStore(Store):
     """Store backend on one SQLite file; safe for several processes at once."""
 
     def __init__(
@@ -196,7 +196,7 @@ class SQLiteStore(SQLiteInsightsQueries, Store):
         conn = self._db.get()
         if changes.interaction_puts:
             conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in changes.interaction_puts.values()])
-            self._interactions_written(conn, list(changes.interaction_puts.values()))
+            mark_weeks_stale(conn, (i.week for i in changes.interaction_puts.values()))
         if changes.pending_deletes:
             conn.executemany(
                 "DELETE FROM pending_events WHERE correlation_id = ?", [(c,) for c in changes.pending_deletes]
@@ -292,11 +292,19 @@ class SQLiteStore(SQLiteInsightsQueries, Store):
         """Insert interactions directly (bulk loads, benchmarks, migrations)."""
         with self._guard(), self._db.transaction() as conn:
             conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in interactions])
-            self._interactions_written(conn, list(interactions))
+            mark_weeks_stale(conn, (i.week for i in interactions))
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, for read-only SQL (reports, exports)."""
         return self._db.get()
+
+    def guard(self) -> contextlib.AbstractContextManager[None]:
+        """sqlite3 errors as the store's errors (for SQL run on :meth:`connection`, as the report's)."""
+        return self._guard()
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]:
+        """A write transaction on :meth:`connection` (the report's derived tables)."""
+        return self._transaction()
 
     def close(self) -> None:
         self._db.close()

@@ -6,7 +6,7 @@ CLI, the Lambda handlers, the web app) build a :class:`Wiring` and hand plain
 objects down to the parts.
 """
 
-from .backends import Wiring, load_skills_catalog, open_queue, open_queue_backend, open_sqs_backend, open_store, queue_config
+from .backends import Wiring, insights_for, load_skills_catalog, open_queue, open_queue_backend, open_sqs_backend, open_store, queue_config
 from .settings import (
     ANALYTICS_QUEUE,
     DEFAULT_DATA_DIR,
@@ -26,6 +26,7 @@ __all__ = [
     "SQS_URL_VARIABLES",
     "Settings",
     "Wiring",
+    "insights_for",
     "load_skills_catalog",
     "open_queue",
     "open_queue_backend",

@@ -20,6 +20,7 @@ from .settings import ANALYTICS_QUEUE, PREFIX, Settings
 if TYPE_CHECKING:
     from ..boto.metering import RequestCounter
     from ..queues.base import Queue, QueueBackend, QueueConfig
+    from ..insights import Insights
     from ..skills import SkillsCatalog
     from ..stores.base import Store
 
@@ -111,6 +112,18 @@ def open_store(
     )
 
 
+def insights_for(store: Store) -> Insights:
+    """The weekly figures over ``store``: in SQL over a SQLite store, by walking interactions otherwise."""
+    from ..insights import GenericInsights
+    from ..stores.sqlite import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        from ..insights.sqlite import SQLiteInsights
+
+        return SQLiteInsights(store)
+    return GenericInsights(store)
+
+
 def load_skills_catalog(settings: Settings) -> SkillsCatalog:
     """The owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``), else the packaged one."""
     from ..skills import load_catalog
@@ -138,6 +151,7 @@ class Wiring:
         self._queue_backend: QueueBackend | None = None
         self._queues: dict[str, Queue] = {}
         self._store: Store | None = None
+        self._skills_catalog: SkillsCatalog | None = None
 
     @property
     def queue_backend(self) -> QueueBackend:
@@ -159,6 +173,17 @@ class Wiring:
         if self._store is None:
             self._store = open_store(self.settings, clock=self.clock, request_counter=self.request_counter)
         return self._store
+
+    @property
+    def insights(self) -> Insights:
+        """The weekly figures over :attr:`store` (see :func:`insights_for`)."""
+        return insights_for(self.store)
+
+    @property
+    def skills_catalog(self) -> SkillsCatalog:
+        if self._skills_catalog is None:
+            self._skills_catalog = load_skills_catalog(self.settings)
+        return self._skills_catalog
 
     def close(self) -> None:
         for closable in (self._queue_backend, self._store):

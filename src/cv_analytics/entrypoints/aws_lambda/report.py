@@ -64,12 +64,16 @@ def weekly_report(event: Mapping[str, Any] | None, context: Any = None) -> dict[
 
 
 def _send_report(state: ReporterState, week: str) -> dict[str, Any]:
-    from ...reporting.delivery import DeliveryStatus, addresses, send_weekly_report
+    from ...reporting.delivery import DeliveryStatus, send_weekly_report
+    from ...wiring.reporting import addresses
 
     sender, recipients = addresses(state.settings)
     deliverer = state.deliverer()
     message_ids: dict[str, str] = getattr(deliverer, "message_ids", {})
-    results = send_weekly_report(state.store, week, deliverer, sender=sender, recipients=recipients, clock=state.clock)
+    results = send_weekly_report(
+        state.store, week, deliverer, insights=state.insights, catalog=state.catalog,
+        sender=sender, recipients=recipients, clock=state.clock,
+    )  # fmt: skip
     deliveries = [
         {
             "recipient": r.recipient,

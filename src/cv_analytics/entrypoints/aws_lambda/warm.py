@@ -11,7 +11,7 @@ This is the one place of the handlers that reads settings (through
 ``cv_analytics.wiring`` until the wiring package replaces it): the orphan
 timeout, ``CV_ANALYTICS_SWEEP_INTERVAL`` (seconds between orphan sweeps in one
 container, 300) and ``CV_ANALYTICS_REPORT_CHANNEL`` (``ses`` unless it names
-``file`` or ``smtp``).
+``file`` or ``smtp``), all through :mod:`cv_analytics.wiring`.
 """
 
 from __future__ import annotations
@@ -22,17 +22,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...clock import Clock, SystemClock
-from ...wiring import PREFIX, Settings
+from ...wiring import Settings
 from ...exceptions import ConfigurationError
 
 if TYPE_CHECKING:
     from ...boto.metering import RequestCounter
     from ...queues.sqs import SQSQueue, SQSQueueBackend
+    from ...insights import Insights
     from ...reporting.delivery import Deliverer
+    from ...skills import SkillsCatalog
     from ...stores.base import Store
 
 DEFAULT_SWEEP_INTERVAL_SECONDS = 300.0
-REPORT_CHANNEL_VARIABLE = f"{PREFIX}REPORT_CHANNEL"
 
 
 @dataclass(frozen=True)
@@ -143,29 +144,27 @@ class ReporterState:
     """What one container's reporter invocations share."""
 
     def __init__(self, overrides: _Overrides) -> None:
-        from ...wiring import open_store
+        from ...wiring import insights_for, load_skills_catalog, open_store
+        from ...wiring.reporting import report_channel
 
         self.settings = overrides.settings()
         self.clock: Clock = overrides.clock or SystemClock()
         self.request_counter = overrides.request_counter
         self.store: Store = open_store(self.settings, clock=self.clock, request_counter=overrides.request_counter)
-        self.channel = (self.settings.env.get(REPORT_CHANNEL_VARIABLE) or "ses").strip().lower()
+        self.insights: Insights = insights_for(self.store)
+        self.catalog: SkillsCatalog = load_skills_catalog(self.settings)
+        self.channel = report_channel(self.settings, default="ses")
         self._ses_client: Any = None
 
     def deliverer(self) -> Deliverer:
         """A deliverer for this invocation (fresh, so its message ids are this invocation's), sharing the client."""
+        from ...wiring.reporting import open_deliverer, ses_client, ses_deliverer
+
         if self.channel != "ses":
-            from ...reporting.delivery import open_deliverer
-
             return open_deliverer(self.settings)
-        from ...reporting.ses import SES_REGION_VARIABLE, SESDeliverer, make_ses_client
-
-        region = self.settings.env.get(SES_REGION_VARIABLE) or self.settings.aws_region
         if self._ses_client is None:
-            self._ses_client = make_ses_client(
-                region=region, endpoint_url=self.settings.aws_endpoint_url, request_counter=self.request_counter
-            )
-        return SESDeliverer.from_settings(self.settings, client=self._ses_client, region=region)
+            self._ses_client = ses_client(self.settings, request_counter=self.request_counter)
+        return ses_deliverer(self.settings, client=self._ses_client)
 
     def close(self) -> None:
         self.store.close()

@@ -15,12 +15,12 @@ from ...reporting.builder import build_report
 from ...reporting.delivery import (
     DeliveryResult,
     DeliveryStatus,
-    addresses,
     normalise_formats,
-    open_deliverer,
     send_weekly_report,
     write_report,
 )
+from ...wiring import insights_for, load_skills_catalog
+from ...wiring.reporting import addresses, open_deliverer
 from ...reporting.render import render
 from ...reporting.schedule import DEFAULT_RETRY_SECONDS, DEFAULT_SCHEDULE, ReportScheduler, parse_schedule
 from ...reporting.weeks import last_complete_week, parse_week
@@ -89,17 +89,23 @@ def report_command(
     sender, recipients = addresses(settings) if send else (None, ())
     # only --send records anything (the send-once marks): otherwise a mistyped directory is reported, not created
     store = environment.interaction_store(read_only=not send)
+    insights, catalog = insights_for(store), load_skills_catalog(settings)
     try:
         if out is not None:
-            paths = write_report(store, chosen_week, out, formats, sender=sender, recipients=recipients)
+            paths = write_report(
+                insights, chosen_week, out, formats, catalog=catalog, sender=sender, recipients=recipients
+            )
             for path in paths.values():
                 typer.echo(str(path))
         elif not send:
-            rendered = render(build_report(store, chosen_week))
+            rendered = render(build_report(insights, chosen_week, catalog=catalog))
             typer.echo({"html": rendered.html, "text": rendered.text, "json": rendered.json}[formats[0]], nl=False)
         if deliverer is not None and sender is not None:
             try:
-                results = send_weekly_report(store, chosen_week, deliverer, sender=sender, recipients=recipients, force=force)
+                results = send_weekly_report(
+                    store, chosen_week, deliverer, insights=insights, catalog=catalog,
+                    sender=sender, recipients=recipients, force=force,
+                )  # fmt: skip
             except ReportDeliveryError as exc:
                 for result in getattr(exc, "results", []):
                     typer.echo(_describe(result), err=True)
@@ -161,9 +167,13 @@ def scheduler_command(
     deliverer = open_deliverer(settings)
     sender, recipients = addresses(settings)
     store = environment.interaction_store()
+    insights, catalog = insights_for(store), load_skills_catalog(settings)
 
     def job(week: str) -> None:
-        for result in send_weekly_report(store, week, deliverer, sender=sender, recipients=recipients):
+        results = send_weekly_report(
+            store, week, deliverer, insights=insights, catalog=catalog, sender=sender, recipients=recipients
+        )
+        for result in results:
             typer.echo(_describe(result))
 
     scheduler = ReportScheduler(schedule, job, clock, retry_seconds=retry_minutes * 60, catch_up=catch_up and not once)

@@ -1,14 +1,11 @@
-"""SQL versions of the report's aggregations for the SQLite store.
+"""SQL versions of the weekly figures, over the SQLite store's database.
 
 A week of a million interactions must report in seconds, so nothing here walks
 interactions in Python. Skill resolution (a regular expression over the query
-text) is the one step SQL cannot do: it runs when interactions are written,
-through :meth:`SQLiteInsightsQueries._interactions_written`, into the derived
-table ``interaction_terms`` (one row per query and skill, plus a fallback term
-for queries that name no skill). The catalog those rows were resolved with is
-recorded per week in ``interaction_terms_state``; a report that reads a week
-with another catalog (the owner edited the file) re-resolves that week first,
-once.
+text) is the one step SQL cannot do: it fills the derived table
+``interaction_terms`` (see :mod:`cv_analytics.stores.sqlite_report_tables`)
+for a week the first time a report reads it after writes (the store marks
+written weeks stale), and again when the catalog changed.
 """
 
 from __future__ import annotations
@@ -21,13 +18,12 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from ..exceptions import CVAnalyticsError
-from .insights import (
+from ..stores.models import InteractionStatus
+from .model import (
     PERFORMANCE_METRICS,
     SCORE_BUCKETS,
     GapKind,
     GapTally,
-    InsightsQueries,
     SkillResolver,
     SkillTally,
     WeekActivity,
@@ -39,54 +35,12 @@ from .insights import (
     score_bucket,
     sort_skills,
 )
-from .models import InteractionStatus
 
 if TYPE_CHECKING:
-    from .models import Interaction
+    from ..stores.sqlite import SQLiteStore
 
 log = logging.getLogger(__name__)
 
-#: Appended to ``sqlite.MIGRATIONS``. Statements are split on ";": none inside one.
-#:
-#: SQLite has no hash aggregation: every GROUP BY that is not in index order
-#: sorts all the week's rows (about 0.7 s per million each, measured). So each
-#: aggregation below reads a covering index whose order is its GROUP BY, and
-#: streams. The indexes on ``interactions`` cost ~30% more disk there and are
-#: what makes a million-row week report in about a second.
-INSIGHTS_MIGRATION = """
-    CREATE TABLE interaction_terms (
-        week           TEXT NOT NULL,
-        kind           TEXT NOT NULL,
-        term           TEXT NOT NULL,
-        correlation_id TEXT NOT NULL,
-        in_query       INTEGER NOT NULL,
-        in_sources     INTEGER NOT NULL,
-        match_type     TEXT,
-        gap            INTEGER NOT NULL,
-        timestamp      INTEGER NOT NULL,
-        PRIMARY KEY (week, kind, term, correlation_id)
-    ) WITHOUT ROWID;
-    CREATE INDEX interaction_terms_correlation ON interaction_terms (correlation_id);
-    CREATE INDEX interaction_terms_gaps ON interaction_terms (week, kind, term, timestamp, gap, in_query)
-        WHERE gap > 0 AND (kind = 'term' OR in_query = 1);
-    CREATE INDEX interaction_terms_gap_queries ON interaction_terms (week, correlation_id)
-        WHERE gap > 0 AND (kind = 'term' OR in_query = 1);
-
-    CREATE TABLE interaction_terms_state (
-        week        TEXT PRIMARY KEY,
-        fingerprint TEXT NOT NULL
-    ) WITHOUT ROWID;
-    INSERT INTO interaction_terms_state (week, fingerprint) SELECT DISTINCT week, '' FROM interactions;
-
-    CREATE INDEX interactions_week_activity ON interactions (week, status, match_type, cache_hit, match_score, timestamp);
-    CREATE INDEX interactions_week_sessions ON interactions (week, session_id, status);
-    CREATE INDEX interactions_week_total_time ON interactions (week, total_time);
-    CREATE INDEX interactions_week_llm_time ON interactions (week, llm_time);
-    CREATE INDEX interactions_week_retrieval_time ON interactions (week, retrieval_time)
-"""
-
-#: A week whose derived rows are incomplete or of several catalogs.
-_STALE = ""
 _INSERT_TERM = (
     "INSERT OR REPLACE INTO interaction_terms "
     "(week, kind, term, correlation_id, in_query, in_sources, match_type, gap, timestamp) "
@@ -124,37 +78,21 @@ def _term_rows(
             yield (week, "term", derived.term, cid, 1, 0, match_type, gap, timestamp)
 
 
-class SQLiteInsightsQueries(InsightsQueries):
-    """Mixed into :class:`~cv_analytics.stores.sqlite.SQLiteStore` before the generic mixin."""
+class SQLiteInsights:
+    """:class:`~cv_analytics.insights.Insights` in SQL over a :class:`~cv_analytics.stores.sqlite.SQLiteStore`.
 
-    if TYPE_CHECKING:  # provided by SQLiteStore
+    Takes the store (it owns the connections and the schema); the wiring
+    composes the two for a SQLite store.
+    """
 
-        def connection(self) -> sqlite3.Connection: ...
-
-        def _guard(self) -> contextlib.AbstractContextManager[None]: ...
-
-        def _transaction(self) -> contextlib.AbstractContextManager[None]: ...
-
-    # -- keeping derived rows in step with interactions --------------------------
-
-    def _interactions_written(self, conn: sqlite3.Connection, interactions: list[Interaction]) -> None:
-        """Mark the weeks of interactions just written stale, in the same transaction.
-
-        Deriving terms per write cost the worker ~15 µs per event (bench/perf_probe.py);
-        the first report of a stale week derives all of it in one pass (:meth:`_ensure_terms`).
-        """
-        weeks = {i.week for i in interactions}
-        if weeks:
-            conn.executemany(
-                "INSERT OR REPLACE INTO interaction_terms_state (week, fingerprint) VALUES (?, ?)",
-                [(w, _STALE) for w in weeks],
-            )
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
 
     def _ensure_terms(self, week: str, resolver: SkillResolver) -> None:
         """Re-derive ``week`` if its rows were not all derived with ``resolver``."""
         fingerprint = derivation_fingerprint(resolver)
-        conn = self.connection()
-        with self._guard():
+        conn = self.store.connection()
+        with self.store.guard():
             row = conn.execute("SELECT fingerprint FROM interaction_terms_state WHERE week = ?", (week,)).fetchone()
             if row is not None and row[0] == fingerprint:
                 return
@@ -162,7 +100,7 @@ class SQLiteInsightsQueries(InsightsQueries):
         if row is None and not has_rows:
             return  # nothing written for that week: nothing to derive
         log.info("resolving skills for %s with catalog %s", week, fingerprint)
-        with self._transaction():
+        with self.store.transaction():
             conn.execute("DELETE FROM interaction_terms WHERE week = ?", (week,))
             cursor = conn.execute(
                 "SELECT correlation_id, week, timestamp, status, query, sources_used, match_type, match_score "
@@ -178,8 +116,8 @@ class SQLiteInsightsQueries(InsightsQueries):
     @contextlib.contextmanager
     def _snapshot(self) -> Iterator[sqlite3.Connection]:
         """One read transaction, so every figure of a report sees the same data."""
-        conn = self.connection()
-        with self._guard():
+        conn = self.store.connection()
+        with self.store.guard():
             if conn.in_transaction:
                 yield conn
                 return
