@@ -17,7 +17,7 @@ from rich.table import Table
 from ...deploy import resources
 from ...exceptions import CVAnalyticsError
 from . import environment
-from .app import FLAG, command, new_typer
+from .commands import FLAG, command, new_typer
 from .errors import CommandError
 
 aws_app = new_typer(

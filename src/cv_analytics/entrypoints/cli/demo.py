@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from . import environment
-from .app import FLAG, command
+from .commands import FLAG, command
 
 out = Console(soft_wrap=True)
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from ...wiring import ANALYTICS_QUEUE
 from ...exceptions import ConfigurationError
 from . import environment
-from .app import FLAG, command, new_typer
+from .commands import FLAG, command, new_typer
 
 out = Console(soft_wrap=True)
 dlq_app = new_typer(help="Inspect and redrive the dead-letter queue.")

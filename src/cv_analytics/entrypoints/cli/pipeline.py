@@ -14,7 +14,7 @@ import typer
 from ...wiring import ANALYTICS_QUEUE
 from ...queues.base import UNAVAILABLE_ERROR_CODE, OutgoingMessage
 from . import environment
-from .app import FLAG, command
+from .commands import FLAG, command
 from .bodies import Body, Refusal, read_bodies, routing
 from .errors import USAGE_EXIT_CODE, CommandError
 

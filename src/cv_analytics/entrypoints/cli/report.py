@@ -25,7 +25,7 @@ from ...reporting.render import render
 from ...reporting.schedule import DEFAULT_RETRY_SECONDS, DEFAULT_SCHEDULE, ReportScheduler, parse_schedule
 from ...reporting.weeks import last_complete_week, parse_week
 from . import environment
-from .app import FLAG, command
+from .commands import FLAG, command
 from .errors import CommandError
 
 SCHEDULE_VARIABLE = environment.SCHEDULE_VARIABLE

@@ -13,7 +13,7 @@ import typer
 
 from ...client import replay_spool, spool_status
 from . import environment
-from .app import FLAG, command, new_typer
+from .commands import FLAG, command, new_typer
 from .errors import CommandError
 
 spool_app = new_typer(help="Events a client left in its disk spool: show them, send them.")

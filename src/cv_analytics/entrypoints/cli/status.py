@@ -12,7 +12,7 @@ from rich.table import Table
 from ...client import spool_status
 from ...ops.status import SystemStatus, collect_status
 from . import environment
-from .app import FLAG, command
+from .commands import FLAG, command
 
 # soft_wrap: rows stay on one line whatever the terminal width (scripts grep them)
 out = Console(soft_wrap=True)
