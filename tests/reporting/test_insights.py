@@ -179,7 +179,9 @@ def test_a_broken_catalog_file_does_not_stop_interactions_being_recorded(tmp_pat
     dataset.load(store, clock)
     assert store.counts().total_interactions == 18
     state = dict(store.connection().execute("SELECT week, fingerprint FROM interaction_terms_state"))
-    assert state == {WEEK: "", PREVIOUS_WEEK: ""}  # stale: the report re-resolves them
+    assert state == {WEEK: "*", PREVIOUS_WEEK: "*"}  # nothing resolved yet: the report (or the worker) does it
+    (pending,) = store.connection().execute("SELECT COUNT(*) FROM interaction_terms_pending").fetchone()
+    assert pending == 18
     report = build_report(insights_for(store), WEEK, catalog=CATALOG)
     assert report.top_skills[0].skill == "Kubernetes"
     store.close()
@@ -254,3 +256,25 @@ def test_a_rising_skill_the_cv_covers_well_gets_a_trend_item_not_its_few_weak_an
         ("check_pipeline", None, 5),  # 98% of 200 queries correlated: below target
     ]
     assert actions[1].detail.endswith("It is rising: 7 → 14 (+7 on 2026-W46).")
+
+
+def test_skills_are_resolved_off_the_write_path_each_interaction_once(store: SQLiteStore, clock: ManualClock):
+    """Writes only queue their ids; resolve_pending (the worker's periodic task) resolves each once,
+    a report finds nothing left, and what is written later is resolved alone."""
+    dataset.load(store, clock)
+    sql = SQLiteInsights(store)
+    conn = store.connection()
+    (terms,) = conn.execute("SELECT COUNT(*) FROM interaction_terms").fetchone()
+    assert terms == 0  # nothing derived on the write path
+    assert sql.resolve_pending(CATALOG, limit=5) == 5
+    assert sql.resolve_pending(CATALOG) == 13
+    assert sql.resolve_pending(CATALOG) == 0
+    assert conn.execute("SELECT COUNT(*) FROM interaction_terms_pending").fetchone() == (0,)
+    assert sql.week_insights(WEEK, CATALOG) == GenericInsights(store).week_insights(WEEK, CATALOG)
+    # one more interaction in WEEK: only it is resolved, and the figures still agree
+    q = dataset.query("extra", dataset.ms(18, 10, 0), "Do you know Rust?", "s9")
+    r = dataset.response("extra", dataset.ms(18, 10, 1), "s9", 0.1, [], (100, 80, 10, False))
+    store.record_events([parse_event(q), parse_event(r)])
+    assert conn.execute("SELECT correlation_id FROM interaction_terms_pending").fetchall() == [("extra",)]
+    assert sql.week_insights(WEEK, CATALOG) == GenericInsights(store).week_insights(WEEK, CATALOG)
+    assert conn.execute("SELECT COUNT(*) FROM interaction_terms_pending").fetchone() == (0,)

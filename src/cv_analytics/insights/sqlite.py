@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..stores.models import InteractionStatus
+from ..stores.sqlite_report_tables import UNRESOLVED
 from .model import (
     PERFORMANCE_METRICS,
     SCORE_BUCKETS,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Interactions resolved per transaction by :meth:`SQLiteInsights.resolve_pending`.
+_PENDING_CHUNK = 5000
 _INSERT_TERM = (
     "INSERT OR REPLACE INTO interaction_terms "
     "(week, kind, term, correlation_id, in_query, in_sources, match_type, gap, timestamp) "
@@ -88,8 +91,46 @@ class SQLiteInsights:
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
 
+    def resolve_pending(self, resolver: SkillResolver, *, limit: int | None = None) -> int:
+        """Resolve the terms of interactions written since, up to ``limit`` of them; returns how many.
+
+        Only weeks whose rows were resolved with ``resolver`` (or none yet) are
+        done piecemeal; a week resolved with another catalog is redone whole when
+        a report reads it (:meth:`_ensure_terms`). The worker calls this in its
+        idle time, so a weekly report finds little or nothing left to do.
+        """
+        fingerprint = derivation_fingerprint(resolver)
+        conn = self.store.connection()
+        done = 0
+        while limit is None or done < limit:
+            chunk = _PENDING_CHUNK if limit is None else min(_PENDING_CHUNK, limit - done)
+            with self.store.transaction():
+                rows = conn.execute(
+                    "SELECT i.correlation_id, i.week, i.timestamp, i.status, i.query, i.sources_used, i.match_type, "
+                    "i.match_score FROM interaction_terms_pending p "
+                    "JOIN interaction_terms_state s ON s.week = p.week AND s.fingerprint IN (?, ?) "
+                    "JOIN interactions i ON i.correlation_id = p.correlation_id LIMIT ?",
+                    (fingerprint, UNRESOLVED, chunk),
+                ).fetchall()
+                if not rows:
+                    break
+                ids = [(row[0],) for row in rows]
+                conn.executemany("DELETE FROM interaction_terms WHERE correlation_id = ?", ids)
+                conn.executemany(_INSERT_TERM, _term_rows(resolver, rows))
+                conn.executemany("DELETE FROM interaction_terms_pending WHERE correlation_id = ?", ids)
+                conn.executemany(
+                    "UPDATE interaction_terms_state SET fingerprint = ? WHERE week = ? AND fingerprint = ?",
+                    [(fingerprint, week, UNRESOLVED) for week in {row[1] for row in rows}],
+                )
+            done += len(rows)
+            if len(rows) < chunk:
+                break
+        return done
+
     def _ensure_terms(self, week: str, resolver: SkillResolver) -> None:
-        """Re-derive ``week`` if its rows were not all derived with ``resolver``."""
+        """Make ``week``'s rows current with ``resolver``: what was written since, or the whole
+        week again when it was resolved with another catalog (the owner edited it)."""
+        self.resolve_pending(resolver)
         fingerprint = derivation_fingerprint(resolver)
         conn = self.store.connection()
         with self.store.guard():
@@ -102,6 +143,7 @@ class SQLiteInsights:
         log.info("resolving skills for %s with catalog %s", week, fingerprint)
         with self.store.transaction():
             conn.execute("DELETE FROM interaction_terms WHERE week = ?", (week,))
+            conn.execute("DELETE FROM interaction_terms_pending WHERE week = ?", (week,))
             cursor = conn.execute(
                 "SELECT correlation_id, week, timestamp, status, query, sources_used, match_type, match_score "
                 "FROM interactions WHERE week = ?",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..clock import Clock, SystemClock
@@ -52,7 +52,8 @@ class Worker:
     reason on its first receive; a store outage releases the batch and pauses
     receiving until the store answers again, so an outage costs each message one
     receive. The orphan sweep runs every ``sweep_interval_seconds`` and before a
-    drain returns.
+    drain returns; ``tasks`` are more periodic work the wiring adds (resolving the
+    report's skills off the write path).
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class Worker:
         sweep_interval_seconds: float = 60.0,
         max_backoff_seconds: float = 30.0,
         prefetch_batches: int = 50,
+        tasks: Sequence[PeriodicTask] = (),
         rng: random.Random | None = None,
     ) -> None:
         if prefetch_batches < 1:
@@ -88,7 +90,7 @@ class Worker:
             max_backoff_seconds=max_backoff_seconds,
             health_check=self.handler.check_health,
             transient_errors=self.handler.transient_errors,
-            periodic=[PeriodicTask(ORPHAN_SWEEP, sweep_interval_seconds, self.sweep)],
+            periodic=[PeriodicTask(ORPHAN_SWEEP, sweep_interval_seconds, self.sweep), *tasks],
             rng=rng,
             on_batch=self._record,
             on_outage=self._count_outage,

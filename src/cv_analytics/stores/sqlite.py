@@ -21,7 +21,7 @@ from .models import (
     ReportDelivery,
     StoreCounts,
 )
-from .sqlite_report_tables import INSIGHTS_MIGRATION, mark_weeks_stale
+from .sqlite_report_tables import INSIGHTS_MIGRATION, PENDING_TERMS_MIGRATION, queue_for_terms
 
 #: Each entry migrates the schema from version i to i + 1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -74,6 +74,8 @@ MIGRATIONS: list[str] = [
     """,
     # 2: skills resolved per query, for the weekly report (see sqlite_report_tables.py)
     INSIGHTS_MIGRATION,
+    # 3: interactions whose skills are still to be resolved (off the write path)
+    PENDING_TERMS_MIGRATION,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -196,7 +198,7 @@ class SQLiteStore(Store):
         conn = self._db.get()
         if changes.interaction_puts:
             conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in changes.interaction_puts.values()])
-            mark_weeks_stale(conn, (i.week for i in changes.interaction_puts.values()))
+            queue_for_terms(conn, ((i.correlation_id, i.week) for i in changes.interaction_puts.values()))
         if changes.pending_deletes:
             conn.executemany(
                 "DELETE FROM pending_events WHERE correlation_id = ?", [(c,) for c in changes.pending_deletes]
@@ -292,7 +294,7 @@ class SQLiteStore(Store):
         """Insert interactions directly (bulk loads, benchmarks, migrations)."""
         with self._guard(), self._db.transaction() as conn:
             conn.executemany(_INSERT_INTERACTION, [interaction_row(i) for i in interactions])
-            mark_weeks_stale(conn, (i.week for i in interactions))
+            queue_for_terms(conn, ((i.correlation_id, i.week) for i in interactions))
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection, for read-only SQL (reports, exports)."""

@@ -2,10 +2,13 @@
 
 ``interaction_terms`` holds one row per query and catalog skill (plus a
 fallback term for a query that names no skill); ``interaction_terms_state``
-the catalog each week's rows were resolved with. The store owns the schema
-and marks a week stale when it writes interactions into it; the report's
-SQL (:mod:`cv_analytics.insights.sqlite`) resolves a stale week once, when it
-first reads it. Resolving on every write cost the worker ~15 µs per event.
+the catalog each week's rows were resolved with (``*``: none resolved yet, ``""``:
+stale, resolve the whole week again). The store owns the schema; when it writes
+interactions it only queues their ids in ``interaction_terms_pending``, in the
+same transaction. :mod:`cv_analytics.insights.sqlite` resolves what is queued,
+each interaction once: in batches from the worker's idle time, and before a
+report reads a week. Resolving inside every write cost the worker ~15 µs per
+event (bench/perf_probe.py).
 """
 
 from __future__ import annotations
@@ -52,13 +55,29 @@ INSIGHTS_MIGRATION = """
     CREATE INDEX interactions_week_retrieval_time ON interactions (week, retrieval_time)
 """
 
-#: The fingerprint of a week whose derived rows are incomplete or of several catalogs.
+#: Migration 3: the ids of interactions written since their terms were last resolved.
+PENDING_TERMS_MIGRATION = """
+    CREATE TABLE interaction_terms_pending (
+        correlation_id TEXT PRIMARY KEY,
+        week           TEXT NOT NULL
+    ) WITHOUT ROWID
+"""
+
+#: The fingerprint of a week whose derived rows are incomplete or of several catalogs: resolve it all again.
 STALE = ""
+#: The fingerprint of a week none of whose rows were resolved yet: all its interactions are pending.
+UNRESOLVED = "*"
 
 
-def mark_weeks_stale(conn: sqlite3.Connection, weeks: Iterable[str]) -> None:
-    """In the write's transaction: these weeks' derived rows must be resolved again before a report reads them."""
+def queue_for_terms(conn: sqlite3.Connection, interactions: Iterable[tuple[str, str]]) -> None:
+    """In the write's transaction: (correlation id, week) of interactions whose terms must be (re)resolved."""
+    rows = list(interactions)
+    if not rows:
+        return
     conn.executemany(
-        "INSERT OR REPLACE INTO interaction_terms_state (week, fingerprint) VALUES (?, ?)",
-        [(week, STALE) for week in set(weeks)],
+        "INSERT OR REPLACE INTO interaction_terms_pending (correlation_id, week) VALUES (?, ?)", rows
+    )
+    conn.executemany(
+        "INSERT OR IGNORE INTO interaction_terms_state (week, fingerprint) VALUES (?, ?)",
+        [(week, UNRESOLVED) for week in {w for _, w in rows}],
     )

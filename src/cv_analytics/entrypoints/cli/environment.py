@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, open_queue, open_queue_backend, open_store
 from ...exceptions import ConfigurationError
 from ...queues.base import Queue
+from ...queues.consumer import PeriodicTask
 from ...stores.base import Store
 
 DEBUG_VARIABLE = f"{PREFIX}DEBUG"
@@ -159,3 +160,28 @@ def region_and_source(region_option: str | None) -> tuple[str | None, str]:
         if os.environ.get(name):
             return os.environ[name], name
     return None, "the AWS config file (~/.aws/config)"
+
+
+#: Interactions whose report skills the worker resolves per round, and how often.
+REPORT_TERMS_BATCH = 20_000
+REPORT_TERMS_INTERVAL_SECONDS = 10.0
+
+
+def report_preparation_tasks(store: Store) -> list[PeriodicTask]:
+    """The worker's share of the report's work, off the write path: on a SQLite store, resolve the
+    skills of what it wrote lately, in bounded rounds, so the weekly report finds little left to do.
+    The catalog is loaded in the task: a broken catalog file is logged there, never stops the worker."""
+    from ...insights.sqlite import SQLiteInsights
+    from ...wiring import insights_for, load_skills_catalog
+
+    insights = insights_for(store)
+    if not isinstance(insights, SQLiteInsights):
+        return []
+    cfg = settings()
+    return [
+        PeriodicTask(
+            "report-terms",
+            REPORT_TERMS_INTERVAL_SECONDS,
+            lambda: insights.resolve_pending(load_skills_catalog(cfg), limit=REPORT_TERMS_BATCH),
+        )
+    ]

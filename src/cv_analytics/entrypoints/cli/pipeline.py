@@ -70,11 +70,13 @@ def worker(
     """
     from ...processor import Worker
 
+    store = environment.interaction_store()
     run = Worker(
         environment.analytics_queue(),
-        environment.interaction_store(),
+        store,
         wait_seconds=wait,
         orphan_timeout_seconds=environment.orphan_timeout_seconds(),
+        tasks=environment.report_preparation_tasks(store),
     )
 
     def _stop(signum: int, _frame: Any) -> None:
