@@ -1,61 +1,87 @@
 """The store seam: correlation semantics once, storage primitives per backend.
 
-:meth:`Store.record_events` is where "one interaction per correlation id,
-exactly once, in either arrival order" lives. Backends implement loading and
-saving (the underscored methods) inside :meth:`Store._transaction`; the SQLite
-backend makes that a real serialisable transaction, so several worker processes
-can record events at once without double-counting.
+The shape is AWS Powertools' idempotency persistence base: the public methods
+(:meth:`Store.record_events`, :meth:`Store.sweep_orphans`) hold the rules, by
+way of the pure planners in :mod:`.plan`; a backend implements a few private
+methods and never the semantics:
+
+``_load(ids, now)``
+    the :class:`~.plan.CorrelationState` of each id that has something stored;
+``_apply(plans, now)``
+    write the plans, returning the ids whose preconditions no longer held;
+``_stale_ids(cutoff, now, page_size)``
+    pages of ids with a pending event received before ``cutoff``;
+``_transaction()``
+    what makes load-to-apply atomic where the backend can (SQLite's
+    ``BEGIN IMMEDIATE``, the memory store's lock): there no plan is ever stale.
+
+The base loads, plans, applies, and plans again the ids a concurrent writer
+changed (:func:`~.optimistic.apply_until_settled`: bounded, clock-driven).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..clock import Clock, SystemClock, now_ms
-from ..events import EventType, QueryEvent, ResponseEvent
+from ..events import EventShape, EventType, load_event
+from ..exceptions import StoreUnavailableError
 from .models import (
     Interaction,
+    InteractionStatus,
     PendingEvent,
     RecordOutcome,
     ReportDelivery,
     StoreCounts,
     SweepResult,
 )
+from .optimistic import apply_until_settled
+from .plan import NOTHING_STORED, CorrelationPlan, CorrelationState, Event, PendingSides, plan_record, plan_sweep
+
+__all__ = ["DEFAULT_PENDING_TTL_SECONDS", "Changes", "Event", "PendingSides", "Store", "decode_pending"]
+
+log = logging.getLogger(__name__)
 
 #: How long an event waits for its counterpart before TTL deletes it (the
 #: existing deployment's query-events table keeps items 7 days).
 DEFAULT_PENDING_TTL_SECONDS = 7 * 24 * 3600.0
 
-Event = QueryEvent | ResponseEvent
-PendingSides = dict[EventType, PendingEvent]
-
-
-_QUERY, _RESPONSE = EventType.QUERY, EventType.RESPONSE
-
 
 @dataclass
 class Changes:
-    """Writes one call of :meth:`Store.record_events` or :meth:`Store.sweep_orphans` makes."""
+    """The writes of plans applied atomically, merged (backends with a transaction)."""
 
     interaction_puts: dict[str, Interaction] = field(default_factory=dict)
     pending_puts: dict[tuple[str, EventType], PendingEvent] = field(default_factory=dict)
     pending_deletes: set[str] = field(default_factory=set)
 
-    def put_interaction(self, interaction: Interaction, *, stored_pending: bool = True) -> None:
-        """Write ``interaction``; its pending events go, from this batch and (when
-        ``stored_pending``) from storage: a pair met within one batch has none stored."""
-        cid = interaction.correlation_id
-        self.interaction_puts[cid] = interaction
-        if stored_pending:
-            self.pending_deletes.add(cid)
-        self.pending_puts.pop((cid, _QUERY), None)
-        self.pending_puts.pop((cid, _RESPONSE), None)
+    @classmethod
+    def of(cls, plans: Iterable[CorrelationPlan]) -> Changes:
+        changes = cls()
+        for plan in plans:
+            cid = plan.correlation_id
+            if plan.interaction is not None:
+                changes.interaction_puts[cid] = plan.interaction
+            if plan.remove_pending:
+                changes.pending_deletes.add(cid)
+            for event_type, pending in plan.new_pending.items():
+                changes.pending_puts[(cid, event_type)] = pending
+        return changes
 
     def __bool__(self) -> bool:
         return bool(self.interaction_puts or self.pending_puts or self.pending_deletes)
+
+
+def decode_pending(body: str, shape: str | None, received_at: int, expires_at: int) -> PendingEvent:
+    """A stored pending event from its body and stored shape; raises if it does not decode."""
+    event = load_event(body)  # what the store kept, without the edge's rules (issue 7 items 2, 6)
+    if shape is not None and shape != event.shape.value:
+        event = event.model_copy(update={"shape": EventShape(shape)})
+    return PendingEvent(event, received_at, expires_at)
 
 
 class Store(ABC):
@@ -75,86 +101,75 @@ class Store(ABC):
         """Record validated events; returns what each one did, in order.
 
         Idempotent: recording an event again (a duplicate, a redelivery, a
-        producer retry after the deduplication window) changes nothing.
+        producer retry after the deduplication window) changes nothing. Safe
+        with other writers of the same ids at once. Raises
+        :class:`~cv_analytics.exceptions.StoreUnavailableError` when an id
+        stays contended; what was written stays written, and recording the
+        batch again completes it without double-counting.
         """
         if not events:
             return []
         now = now_ms(self.clock)
-        with self._transaction():
-            interactions, pending = self._load({e.correlation_id for e in events}, now)
-            changes = Changes()
-            stored = set(pending)  # ids with events waiting in storage, as opposed to in this batch
-            outcomes = [self._record_one(e, interactions, pending, stored, changes, now) for e in events]
-            if changes:
-                self._save(changes)
-        return outcomes
+        by_id: dict[str, list[int]] = {}
+        for index, event in enumerate(events):
+            by_id.setdefault(event.correlation_id, []).append(index)
+        outcomes: list[RecordOutcome | None] = [None] * len(events)
+        ttl = self.pending_ttl_ms
 
-    def _record_one(
-        self,
-        event: Event,
-        interactions: dict[str, Interaction],
-        pending: dict[str, PendingSides],
-        stored: set[str],
-        changes: Changes,
-        now: int,
-    ) -> RecordOutcome:
-        cid = event.correlation_id
-        existing = interactions.get(cid)
-        if existing is not None:
-            if existing.has_side(event.event_type):
-                return RecordOutcome.DUPLICATE
-            completed = existing.completed_with(event, processed_at=now)
-            interactions[cid] = completed
-            changes.put_interaction(completed, stored_pending=cid in stored)
-            return RecordOutcome.COMPLETED_LATE
-        sides = pending.setdefault(cid, {})
-        if event.event_type in sides:
-            return RecordOutcome.DUPLICATE
-        counterpart = sides.get(event.event_type.counterpart)
-        if counterpart is None:
-            waiting = PendingEvent(event, received_at=now, expires_at=now + self.pending_ttl_ms)
-            sides[event.event_type] = waiting
-            changes.pending_puts[(cid, event.event_type)] = waiting
-            return RecordOutcome.PENDING
-        query, response = (event, counterpart.event) if event.event_type is EventType.QUERY else (counterpart.event, event)
-        interaction = Interaction.from_events(query, response, processed_at=now)  # type: ignore[arg-type]
-        interactions[cid] = interaction
-        del pending[cid]
-        changes.put_interaction(interaction, stored_pending=cid in stored)
-        return RecordOutcome.CORRELATED
+        def attempt(ids: set[str]) -> set[str]:
+            with self._transaction():
+                states = self._load(ids, now)
+                plans = [
+                    plan_record(cid, [events[i] for i in by_id[cid]], states.get(cid, NOTHING_STORED), now, ttl)
+                    for cid in ids
+                ]
+                contended = self._apply(plans, now)
+            for plan in plans:
+                if plan.correlation_id not in contended:
+                    for index, outcome in zip(by_id[plan.correlation_id], plan.outcomes, strict=True):
+                        outcomes[index] = outcome
+            return contended
+
+        left = apply_until_settled(set(by_id), attempt, clock=self.clock)
+        if left:
+            raise StoreUnavailableError(
+                f"{len(left)} correlation id(s) kept changing under concurrent writers "
+                f"({', '.join(sorted(left)[:3])}...); retry the batch"
+            )
+        return outcomes  # type: ignore[return-value]
 
     def sweep_orphans(self, older_than_seconds: float, *, batch_size: int = 500) -> SweepResult:
         """Turn events that waited longer than ``older_than_seconds`` into
         interactions: a lone query is ``unanswered``, a lone response an
-        ``orphan_response``. A counterpart arriving later completes them."""
+        ``orphan_response``. A counterpart arriving later completes them.
+
+        One id's bad event (one that does not decode, or whose timestamp no
+        date can hold) is logged and closed with its reason, counted in
+        :attr:`SweepResult.closed`; the sweep goes on with the others. An id a
+        concurrent writer keeps changing is left for the next sweep.
+        """
         now = now_ms(self.clock)
         cutoff = now - int(older_than_seconds * 1000)
-        unanswered = orphans = 0
-        while True:
-            with self._transaction():
-                stale = self._pending_received_before(cutoff, now, batch_size)
-                if not stale:
-                    break
-                interactions, _ = self._load(set(stale), now)
-                changes = Changes()
-                for cid, sides in stale.items():
-                    query = sides.get(EventType.QUERY)
-                    response = sides.get(EventType.RESPONSE)
-                    if cid in interactions:  # an interaction already holds this id: the pending copy is stale
-                        changes.pending_deletes.add(cid)
-                        continue
-                    interaction = Interaction.from_events(
-                        query.event if query else None,  # type: ignore[arg-type]
-                        response.event if response else None,  # type: ignore[arg-type]
-                        processed_at=now,
-                    )
-                    changes.put_interaction(interaction)
-                    unanswered += query is not None and response is None
-                    orphans += query is None
-                self._save(changes)
-            if len(stale) < batch_size:
-                break
-        return SweepResult(unanswered=unanswered, orphan_responses=orphans)
+        result = _SweepTally()
+        seen: set[str] = set()
+        for page in self._stale_ids(cutoff, now, batch_size):
+            fresh = [cid for cid in page if cid not in seen]
+            if not fresh:
+                break  # only ids already handled (left as they were): nothing new to do
+            seen.update(fresh)
+
+            def attempt(ids: set[str]) -> set[str]:
+                with self._transaction():
+                    states = self._load(ids, now)
+                    plans = [p for cid in ids if (p := plan_sweep(cid, states.get(cid, NOTHING_STORED), cutoff, now))]
+                    contended = self._apply(plans, now)
+                result.add(p for p in plans if p.correlation_id not in contended)
+                return contended
+
+            left = apply_until_settled(set(fresh), attempt, clock=self.clock)
+            if left:
+                log.warning("orphan sweep: %d id(s) kept changing; the next sweep takes them", len(left))
+        return result.result()
 
     # -- reads ----------------------------------------------------------------
 
@@ -201,19 +216,39 @@ class Store(ABC):
     # -- backend primitives ---------------------------------------------------
 
     def _transaction(self) -> contextlib.AbstractContextManager[None]:
-        """Make the loads and saves inside atomic where the backend can."""
+        """Make a load and the apply after it atomic where the backend can."""
         return contextlib.nullcontext()
 
     @abstractmethod
-    def _load(
-        self, correlation_ids: set[str], now: int
-    ) -> tuple[dict[str, Interaction], dict[str, PendingSides]]:
-        """Interactions and unexpired pending events for these ids."""
+    def _load(self, correlation_ids: set[str], now: int) -> dict[str, CorrelationState]:
+        """The stored state of those ids that have any (absent: nothing stored)."""
 
     @abstractmethod
-    def _save(self, changes: Changes) -> None:
-        """Apply writes: interaction puts (insert or replace), pending deletes, pending puts."""
+    def _apply(self, plans: Sequence[CorrelationPlan], now: int) -> set[str]:
+        """Write ``plans``; returns the ids whose preconditions (``plan.assumed``) no longer held."""
 
     @abstractmethod
-    def _pending_received_before(self, cutoff: int, now: int, limit: int) -> dict[str, PendingSides]:
-        """Up to ``limit`` correlation ids whose unexpired pending events were received before ``cutoff``."""
+    def _stale_ids(self, cutoff: int, now: int, page_size: int) -> Iterator[list[str]]:
+        """Pages of ids with an unexpired pending event received before ``cutoff``.
+
+        A page may repeat ids of an earlier one (a backend that queries again after each page)."""
+
+
+class _SweepTally:
+    def __init__(self) -> None:
+        self.unanswered = self.orphans = self.closed = 0
+
+    def add(self, plans: Iterable[CorrelationPlan]) -> None:
+        for plan in plans:
+            created = plan.created
+            self.unanswered += created is InteractionStatus.UNANSWERED
+            self.orphans += created is InteractionStatus.ORPHAN_RESPONSE
+            for event_type, half in plan.closed.items():
+                self.closed += 1
+                log.error(
+                    "orphan sweep: closed the pending %s of %s without an interaction: %s (body: %.500s)",
+                    event_type.value, plan.correlation_id, half.reason, half.body,
+                )  # fmt: skip
+
+    def result(self) -> SweepResult:
+        return SweepResult(unanswered=self.unanswered, orphan_responses=self.orphans, closed=self.closed)

@@ -169,8 +169,13 @@ class RecordOutcome(str, Enum):
 
 @dataclass(frozen=True)
 class SweepResult:
+    """What one orphan sweep did."""
+
     unanswered: int = 0
     orphan_responses: int = 0
+    #: pending events closed without an interaction (they would not decode, or no date holds
+    #: their timestamp), each logged with its reason
+    closed: int = 0
 
     @property
     def total(self) -> int:

@@ -11,16 +11,11 @@ from typing import Any
 
 from .._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
 from ..clock import Clock, now_ms
-from ..events import EventShape, EventType, load_event, to_json
+from ..events import EventType, to_json
 from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
-from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store
-from .models import (
-    Interaction,
-    InteractionStatus,
-    PendingEvent,
-    ReportDelivery,
-    StoreCounts,
-)
+from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store, decode_pending
+from .models import Interaction, InteractionStatus, ReportDelivery, StoreCounts
+from .plan import CorrelationPlan, CorrelationState, UnreadableHalf
 from .sqlite_report_tables import INSIGHTS_MIGRATION, PENDING_TERMS_MIGRATION, queue_for_terms
 
 #: Each entry migrates the schema from version i to i + 1. Append, never edit.
@@ -173,26 +168,34 @@ class SQLiteStore(Store):
 
     # -- primitives -----------------------------------------------------------
 
-    def _load(
-        self, correlation_ids: set[str], now: int
-    ) -> tuple[dict[str, Interaction], dict[str, PendingSides]]:
+    def _load(self, correlation_ids: set[str], now: int) -> dict[str, CorrelationState]:
         conn = self._db.get()
-        interactions: dict[str, Interaction] = {}
-        pending: dict[str, PendingSides] = {}
+        states: dict[str, CorrelationState] = {}
         ids = list(correlation_ids)
         for start in range(0, len(ids), _IN_CHUNK):
             chunk = ids[start : start + _IN_CHUNK]
             marks = ",".join("?" * len(chunk))
             for row in conn.execute(f"{_SELECT_INTERACTION} WHERE correlation_id IN ({marks})", chunk):
-                interactions[row[0]] = _interaction_from_row(row)
-            for cid, body, shape, received_at, expires_at in conn.execute(
-                "SELECT correlation_id, body, shape, received_at, expires_at FROM pending_events "
-                f"WHERE correlation_id IN ({marks}) AND expires_at > ?",
-                [*chunk, now],
+                states[row[0]] = CorrelationState(interaction=_interaction_from_row(row))
+            # expired rows too: they are the id's to delete once it is answered
+            for cid, event_type, body, shape, received_at, expires_at in conn.execute(
+                "SELECT correlation_id, event_type, body, shape, received_at, expires_at FROM pending_events "
+                f"WHERE correlation_id IN ({marks})",
+                chunk,
             ):
-                waiting = _pending_from_row(body, shape, received_at, expires_at)
-                pending.setdefault(cid, {})[waiting.event.event_type] = waiting
-        return interactions, pending
+                state = states.get(cid) or states.setdefault(cid, CorrelationState())
+                state.pending_stored = True
+                if expires_at > now:
+                    _load_half(state, EventType(event_type), body, shape, received_at, expires_at)
+        return states
+
+    def _apply(self, plans: Sequence[CorrelationPlan], now: int) -> set[str]:
+        # Always inside the BEGIN IMMEDIATE transaction that loaded the state:
+        # nobody wrote in between, every plan's preconditions hold.
+        changes = Changes.of(plans)
+        if changes:
+            self._save(changes)
+        return set()
 
     def _save(self, changes: Changes) -> None:
         conn = self._db.get()
@@ -213,19 +216,20 @@ class SQLiteStore(Store):
                 ],
             )
 
-    def _pending_received_before(self, cutoff: int, now: int, limit: int) -> dict[str, PendingSides]:
-        conn = self._db.get()
-        rows = conn.execute(
-            "SELECT p.correlation_id, p.body, p.shape, p.received_at, p.expires_at FROM pending_events p "
-            "WHERE p.correlation_id IN (SELECT correlation_id FROM pending_events "
-            "  WHERE received_at < ? AND expires_at > ? ORDER BY received_at LIMIT ?) AND p.expires_at > ?",
-            (cutoff, now, limit, now),
-        ).fetchall()
-        stale: dict[str, PendingSides] = {}
-        for cid, body, shape, received_at, expires_at in rows:
-            waiting = _pending_from_row(body, shape, received_at, expires_at)
-            stale.setdefault(cid, {})[waiting.event.event_type] = waiting
-        return stale
+    def _stale_ids(self, cutoff: int, now: int, page_size: int) -> Iterator[list[str]]:
+        # Asked again after each page: the sweep removed what it handled, the rest comes next.
+        while True:
+            with self._guard():
+                rows = self._db.get().execute(
+                    "SELECT correlation_id FROM pending_events WHERE received_at < ? AND expires_at > ? "
+                    "ORDER BY received_at LIMIT ?",
+                    (cutoff, now, page_size),
+                ).fetchall()
+            if not rows:
+                return
+            yield list(dict.fromkeys(cid for (cid,) in rows))
+            if len(rows) < page_size:
+                return
 
     # -- reads ----------------------------------------------------------------
 
@@ -268,7 +272,7 @@ class SQLiteStore(Store):
             "WHERE correlation_id = ? AND expires_at > ?",
             (correlation_id, now),
         ):
-            waiting = _pending_from_row(body, shape, received_at, expires_at)
+            waiting = decode_pending(body, shape, received_at, expires_at)
             sides[waiting.event.event_type] = waiting
         return sides
 
@@ -312,11 +316,14 @@ class SQLiteStore(Store):
         self._db.close()
 
 
-def _pending_from_row(body: str, shape: str, received_at: int, expires_at: int) -> PendingEvent:
-    event = load_event(body)
-    if shape != event.shape.value:
-        event = event.model_copy(update={"shape": EventShape(shape)})
-    return PendingEvent(event, received_at, expires_at)
+def _load_half(
+    state: CorrelationState, event_type: EventType, body: str, shape: str, received_at: int, expires_at: int
+) -> None:
+    """One stored half into ``state``; a half that does not decode is kept aside as unreadable."""
+    try:
+        state.pending[event_type] = decode_pending(body, shape, received_at, expires_at)
+    except Exception as exc:  # noqa: BLE001 - one bad row must not stop the others (issue 7, item 2)
+        state.unreadable[event_type] = UnreadableHalf(f"does not decode: {exc}", received_at, body)
 
 
 @contextlib.contextmanager
