@@ -8,10 +8,14 @@ import time
 
 import pytest
 
+from .conftest import exported
+
 from cv_analytics.client import AnalyticsClient
 from cv_analytics.wiring import Settings, open_queue, open_store
 from cv_analytics.processor import Worker
 from cv_analytics.stores.models import InteractionStatus
+
+from .conftest import exported
 
 
 def _log_pairs(client: AnalyticsClient, start: int, n: int) -> None:
@@ -69,3 +73,20 @@ def test_worker_drain_sweeps_orphans_before_it_returns(cli, cli_env, tmp_path):
 
     rows = [json.loads(line) for line in cli("export").stdout.splitlines() if line.strip()]
     assert [(row["correlationId"], row["status"]) for row in rows] == [("lonely-1", "unanswered")]
+
+
+def test_report_counts_queries_past_the_orphan_timeout_as_unanswered_without_a_worker_sweep(cli, cli_env, tmp_path):
+    """Issue 7, item 8: the report closes lone queries itself, so the gaps it exists to show are in it."""
+    lonely = tmp_path / "lonely.json"
+    lonely.write_text(
+        json.dumps({"eventType": "query", "correlationId": "lonely-2", "timestamp": 1_763_380_800_000,
+                     "sessionId": "s1", "query": "Do you know Rust?"})
+    )  # fmt: skip
+    cli_env["CV_ANALYTICS_ORPHAN_TIMEOUT"] = "1"
+    cli("send", str(lonely))
+    cli("worker", "--drain")  # recorded as pending: not yet past the one-second timeout
+    assert [row["status"] for row in exported(cli)] == []
+    time.sleep(1.5)  # no worker runs now: only the report can close it
+
+    report = json.loads(cli("report", "--week", "2025-W47", "--format", "json").stdout)
+    assert report["volume"]["unanswered"] == 1

@@ -91,6 +91,9 @@ def report_command(
     store = environment.interaction_store(read_only=not send)
     insights, catalog = insights_for(store), load_skills_catalog(settings)
     try:
+        # queries that waited past the orphan timeout count as unanswered in the week they were asked,
+        # even when no worker ran since (issue 7, item 8)
+        store.sweep_orphans(settings.orphan_timeout_seconds)
         if out is not None:
             paths = write_report(
                 insights, chosen_week, out, formats, catalog=catalog, sender=sender, recipients=recipients
@@ -170,6 +173,7 @@ def scheduler_command(
     insights, catalog = insights_for(store), load_skills_catalog(settings)
 
     def job(week: str) -> None:
+        store.sweep_orphans(settings.orphan_timeout_seconds)
         results = send_weekly_report(
             store, week, deliverer, insights=insights, catalog=catalog, sender=sender, recipients=recipients
         )
