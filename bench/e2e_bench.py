@@ -66,7 +66,7 @@ def run_pipeline(tmp: pathlib.Path, pairs: list[tuple[str, str]]) -> PipelineRun
     store = open_store(settings)
     open_queue(settings)  # create the queue before the worker starts polling
     worker = subprocess.Popen(
-        [sys.executable, "-m", "cv_analytics.cli", "worker", "--wait", "1"], env=env, stderr=subprocess.DEVNULL
+        [sys.executable, "-m", "cv_analytics", "worker", "--wait", "1"], env=env, stderr=subprocess.DEVNULL
     )
     try:
         worker_process = psutil.Process(worker.pid)
