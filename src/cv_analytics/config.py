@@ -170,7 +170,13 @@ def open_store(settings: Settings, *, clock: Clock | None = None) -> Store:
             raise MissingDependencyError(
                 f"the dynamodb backend needs boto3: pip install 'cv-analytics[aws]' ({exc})"
             ) from exc
-        return DynamoDBStore.from_settings(settings, clock=clock)
+        return DynamoDBStore(
+            settings.dynamodb_tables,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            clock=clock,
+            pending_ttl_seconds=settings.pending_ttl_seconds,
+        )
     raise ConfigurationError(
         f"unknown store URL {settings.store_url!r}: use sqlite:///path.db or dynamodb:// (set {PREFIX}STORE_URL)"
     )
