@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from cv_analytics.clock import ManualClock
-from cv_analytics.events import EventShape, MatchType, QueryEvent, ResponseEvent, parse_event
+from cv_analytics.events import EventShape, EventType, MatchType, QueryEvent, ResponseEvent, parse_event
 from cv_analytics.stores.base import Store
 from cv_analytics.stores.models import InteractionStatus, RecordOutcome
 
@@ -147,3 +147,43 @@ def test_iter_interactions_by_week_oldest_first(store: Store):
     exported = next(iter(store.iter_interactions("2025-W47"))).to_export()
     assert exported["correlationId"] == "c" and exported["status"] == "answered" and exported["week"] == "2025-W47"
     json.dumps(exported)
+
+
+# -- the sweep isolates one bad row (issue 7, item 2) ----------------------------------
+
+
+def test_a_stored_timestamp_in_microseconds_is_closed_and_the_other_lone_queries_are_swept(
+    store: Store, clock: ManualClock, caplog
+):
+    from tests.stores.conftest import write_raw_pending
+
+    store.record_events([query("good-1"), query("good-2")])
+    now = int(clock.now() * 1000)
+    bad = {"eventType": "query", "correlationId": "bad", "timestamp": 1_763_769_600_000_000, "query": "Rust?"}
+    write_raw_pending(store, "bad", EventType.QUERY, bad, received_at=now, expires_at=now + 3_600_000)
+    clock.advance(601)
+
+    with caplog.at_level("ERROR"):
+        swept = store.sweep_orphans(600)
+
+    assert (swept.unanswered, swept.orphan_responses, swept.closed) == (2, 0, 1)
+    assert store.get_interaction("good-1").status is InteractionStatus.UNANSWERED
+    assert store.get_interaction("good-2").status is InteractionStatus.UNANSWERED
+    assert store.get_interaction("bad") is None and store.get_pending("bad") == {}
+    assert any("bad" in r.getMessage() and "out of range" in r.getMessage() for r in caplog.records)
+    assert store.sweep_orphans(600) == type(swept)()  # closed for good: the next sweep finds nothing
+
+
+def test_a_stored_event_that_does_not_decode_is_closed_without_stopping_the_sweep(store: Store, clock: ManualClock):
+    from tests.stores.conftest import write_raw_pending
+
+    store.record_events([response("lone")])
+    now = int(clock.now() * 1000)
+    write_raw_pending(store, "junk", EventType.QUERY, {"eventType": "query"}, received_at=now, expires_at=now + 3_600_000)
+    clock.advance(601)
+
+    swept = store.sweep_orphans(600)
+
+    assert (swept.orphan_responses, swept.closed) == (1, 1)
+    assert store.get_interaction("lone").status is InteractionStatus.ORPHAN_RESPONSE
+    assert store.counts().pending_queries == 0

@@ -22,7 +22,7 @@ that already exist, so the embedded install can import it.
 Usage::
 
     counter = RequestCounter()
-    store = DynamoDBStore.from_settings(settings, request_counter=counter)
+    store = DynamoDBStore(tables, region=region, request_counter=counter)
     before = counter.snapshot()
     store.record_events(events)
     used = counter.snapshot() - before
