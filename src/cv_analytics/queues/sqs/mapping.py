@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -67,17 +66,6 @@ def _config_from_attributes(attributes: Mapping[str, str], base: QueueConfig | N
         delay_seconds=number("DelaySeconds", base.delay_seconds),
         receive_wait_seconds=number("ReceiveMessageWaitTimeSeconds", base.receive_wait_seconds),
     )
-
-
-def _decode_attributes(raw: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
-    decoded: dict[str, str] = {}
-    for name, value in raw.items():
-        if "StringValue" in value:
-            decoded[name] = str(value["StringValue"])
-        elif "BinaryValue" in value:  # not sent by cv-analytics; shown base64-encoded
-            data = value["BinaryValue"]
-            decoded[name] = base64.b64encode(data if isinstance(data, bytes) else str(data).encode()).decode()
-    return decoded
 
 
 def _message_size(message: OutgoingMessage) -> int:

@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...boto.clients import ClientError, error_codes
 from ...exceptions import QueueError, QueueUnavailableError, ReceiptHandleError
+from ..lambda_records import decode_message_attributes, message_from_fields
 from ..base import (
     FAILURE_REASON_ATTRIBUTE,
     MAX_WAIT_SECONDS,
@@ -95,7 +96,6 @@ from .mapping import (
     MAX_MESSAGE_ATTRIBUTES,
     ORIGIN_ATTRIBUTE,
     _config_from_attributes,
-    _decode_attributes,
     _is_too_long,
     _message_size,
     _refused,
@@ -204,16 +204,16 @@ class SQSQueue(SQSQueueAdmin, Queue):
         return [self._message(m) for m in response.get("Messages", [])]
 
     def _message(self, raw: Mapping[str, Any]) -> Message:
-        system = raw.get("Attributes", {})
-        attributes = _decode_attributes(raw.get("MessageAttributes", {}))
+        # one SQS-fields -> Message mapping, shared with the Lambda event's records (lambda_records)
+        system = dict(raw.get("Attributes", {}))
+        attributes = decode_message_attributes(raw.get("MessageAttributes", {}))
         message_id = str(raw["MessageId"])
-        sent_ms = int(system.get("SentTimestamp", 0))
-        dedup_id = system.get("MessageDeduplicationId")
         origin = attributes.pop(ORIGIN_ATTRIBUTE, None)
         if origin is not None:  # a copy we dead-lettered: show the original's identity
             with contextlib.suppress(ValueError, KeyError, TypeError):
                 known = json.loads(origin)
-                message_id, sent_ms, dedup_id = str(known["id"]), int(known["sent"]), known.get("dedup")
+                message_id = str(known["id"])
+                system["SentTimestamp"], system["MessageDeduplicationId"] = int(known["sent"]), known.get("dedup")
         elif self._source is not None and FAILURE_REASON_ATTRIBUTE not in attributes:
             source = self._source
             attributes[FAILURE_REASON_ATTRIBUTE] = (
@@ -222,16 +222,7 @@ class SQSQueue(SQSQueueAdmin, Queue):
             )
             attributes.setdefault(SOURCE_QUEUE_ATTRIBUTE, source.name)
             attributes.setdefault(RECEIVE_COUNT_ATTRIBUTE, str(source.config.max_receive_count))
-        return Message(
-            message_id=message_id,
-            receipt_handle=str(raw["ReceiptHandle"]),
-            body=str(raw["Body"]),
-            group_id=system.get("MessageGroupId"),
-            dedup_id=dedup_id,
-            receive_count=int(system.get("ApproximateReceiveCount", 1)),
-            sent_at=sent_ms / 1000.0,
-            attributes=attributes,
-        )
+        return message_from_fields(message_id, raw["ReceiptHandle"], str(raw["Body"]), system, attributes)
 
     # -- acknowledge, extend, fail ------------------------------------------------
 
