@@ -491,8 +491,8 @@ def month_of(profile: Profile, report: ReportRun, cold_ms: float, queries: int, 
         * gb
     )
     wru = per(sum(profile.wru.values())) * queries + sum(report.wru.values()) * reports
-    # the orphan sweep: a scan at most every 5 minutes (handlers.DEFAULT_SWEEP_INTERVAL_SECONDS), all month
-    sweeps = min(invocations, SECONDS_PER_MONTH / handlers.DEFAULT_SWEEP_INTERVAL_SECONDS)
+    # the orphan sweep: a scan at most every 5 minutes (handlers.warm.DEFAULT_SWEEP_INTERVAL_SECONDS), all month
+    sweeps = min(invocations, SECONDS_PER_MONTH / handlers.warm.DEFAULT_SWEEP_INTERVAL_SECONDS)
     # each interaction is read by its week's report and again by the next week's (for the trends)
     report_rru = report.week_rru_per_interaction * queries * 2 + report.fixed_rru * reports
     rru = per(sum(profile.rru.values())) * queries + report_rru + sweeps * profile.sweep_rru
