@@ -173,8 +173,9 @@ def test_html_labels_gap_lists_breakdown_ranking_and_chart_values(loaded_store):
     assert "Missing from the CV: add it" in html and "Answered weakly: strengthen what the CV says about it" in html
     assert html.index("Missing from the CV") < html.index("<b>Rust</b>") < html.index("Answered weakly") < html.index("<b>Kubernetes</b>")
     assert "Gaps: skills to consider adding" not in html
-    assert "1 none</span> · 1 unjudged" in html  # Terraform: 0/0/0 of 1 leaves 1, labelled
-    assert "Ranked by the figure on the right" in html and "3 more than in 2026-W46" in html
+    assert "0 none</span> · 1 unjudged" in html  # Terraform: 0/0/0 of 1 leaves 1, labelled
+    assert "Ranked by the figure on the right" in html
+    assert '>3</div><div style="font-size:11px;color:#6b7280;">more than in 2026-W46</div>' in html
     assert "Ranked by the number of questions" not in html
     assert "1 orphan response." in html and "4 sessions" in html
     # each vertical chart carries a row of counts: ten score buckets, 24 hours

@@ -265,8 +265,8 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"[bold]{summary['week']}[/bold] (last complete week):")
     console.print("  top skills: " + ", ".join(f"{s} ({n})" for s, n in summary["topSkills"]))
     for label, key in (
-        ("missing from the CV, add it", "missingSkills"),
-        ("answered weakly, strengthen what the CV says", "weakSkills"),
+        ("gaps missing from the CV, add them", "missingSkills"),
+        ("gaps answered weakly, strengthen what the CV says", "weakSkills"),
     ):
         console.print(f"  {label}: " + (", ".join(f"{s} ({n})" for s, n in summary[key]) or "none"))
     if summary["rising"]:
