@@ -70,7 +70,7 @@ def test_smtp_server_receives_the_multipart_report_and_it_parses_back(loaded_sto
     assert message["Message-ID"].endswith("@cv.example.dev>")
     text, html = message.get_body(("plain",)), message.get_body(("html",))
     assert [p.get_content_type() for p in message.iter_parts()] == ["text/plain", "text/html"]
-    assert "1. Add Kubernetes to the CV" in text.get_content()
+    assert "1. Strengthen Kubernetes in the CV" in text.get_content()
     assert "Week 2026-W47" in html.get_content() and "Kubernetes in production?" in html.get_content()
     delivery = loaded_store.get_report_delivery(WEEK, OWNER)
     assert (delivery.channel, delivery.sent_at) == ("smtp", results[0].sent_at)

@@ -76,6 +76,10 @@ def test_top_skills_resolve_aliases_and_fall_back_to_sources(report):
         "Terraform": (1, 1, 0, 0, 0, 0),  # unanswered: no match either way
     }
     assert [s.skill for s in report.top_skills] == ["Kubernetes", "Python", "TypeScript", "Go", "Rust", "Terraform"]
+    # what full/partial/none leave: Terraform's one query (c8) was never answered
+    assert {s.skill: s.unjudged for s in report.top_skills} == {
+        "Kubernetes": 0, "Python": 0, "TypeScript": 0, "Go": 0, "Rust": 0, "Terraform": 1
+    }
     assert report.top_skills[0].share == pytest.approx(3 / 11, abs=1e-4)
 
 
@@ -95,11 +99,17 @@ def test_gaps_group_no_and_low_matches_by_skill_or_term(report):
     g = report.gaps
     # no match: c2, c5, c6, c10; low (partial below 60): c3; c12 scores exactly 60: not low
     assert (g.queries, g.no_match, g.low_match) == (5, 4, 1)
-    groups = [(x.kind, x.key, x.queries, x.no_match, x.low_match, x.examples) for x in g.groups]
-    assert groups == [
-        ("skill", "Kubernetes", 2, 1, 1, ["Kubernetes in production?", "And k8s?"]),  # latest first
-        ("skill", "Rust", 1, 1, 0, ["Do you know Rust?"]),
-        ("term", "zig", 1, 1, 0, ["Tell me about Zig"]),  # no catalog skill: grouped by its term
+    def rows(groups):
+        return [(x.kind, x.key, x.queries, x.no_match, x.low_match, x.matched, x.examples) for x in groups]
+
+    # missing: nothing about Rust (c5, none) or zig (c6, none) matched even partly
+    assert rows(g.missing) == [
+        ("skill", "Rust", 1, 1, 0, 0, ["Do you know Rust?"]),
+        ("term", "zig", 1, 1, 0, 0, ["Tell me about Zig"]),  # no catalog skill: grouped by its term
+    ]
+    # weak: Kubernetes gaps c2 (none) and c3 (low, 55), but c3 and c12 (60) matched partly: 2 matched
+    assert rows(g.weak) == [
+        ("skill", "Kubernetes", 2, 1, 1, 2, ["Kubernetes in production?", "And k8s?"]),  # latest first
     ]
     assert g.ungrouped == 1  # "hello": nothing to group it by
 
@@ -119,10 +129,13 @@ def test_action_items_fold_a_rising_gap_into_one_item(report):
     # Kubernetes: 2 gap queries (one none, one weak) -> add it; it is also rising (0 -> 3): one item,
     # ranked by the larger count; Rust and zig have one query each: not enough; 11 queries are
     # too few to judge the pipeline
-    assert [(a.rank, a.kind, a.skill, a.queries) for a in report.actions] == [(1, "add_skill", "Kubernetes", 3)]
+    # the CV matched two Kubernetes queries partly: strengthen it, not add it
+    assert [(a.rank, a.kind, a.skill, a.queries, a.ranked_by) for a in report.actions] == [
+        (1, "strengthen_skill", "Kubernetes", 3, "more than in 2026-W46")
+    ]
     assert report.actions[0].detail == (
-        '2 queries about Kubernetes got no match (1) or a weak one (1), e.g. "Kubernetes in production?" '
-        "It is rising: 0 → 3 (new this week)."
+        "2 queries about Kubernetes got no match (1) or a weak one (1) (the CV matched 2 queries about it at "
+        'least partly), e.g. "Kubernetes in production?" It is rising: 0 → 3 (new this week).'
     )
 
 
@@ -166,7 +179,7 @@ def test_editing_the_catalog_re_resolves_the_week_on_the_next_report(loaded_stor
     assert "Zig" in names and "Kubernetes" not in names  # "k8s" is no alias any more
     assert SQLiteInsights(loaded_store).week_insights(WEEK, edited) == GenericInsights(loaded_store).week_insights(WEEK, edited)
     # "k8s" and "Kubernetes" are now plain terms; Zig has become a skill
-    assert [(g.kind, g.key) for g in report.gaps.groups] == [
+    assert [(g.kind, g.key) for g in [*report.gaps.missing, *report.gaps.weak]] == [
         ("skill", "Rust"), ("skill", "Zig"), ("term", "k8s"), ("term", "kubernetes")
     ]
 
@@ -246,8 +259,8 @@ def test_a_rising_skill_the_cv_covers_well_gets_a_trend_item_not_its_few_weak_an
     )  # fmt: skip
     gaps = Gaps(
         queries=19, no_match=14, low_match=5, ungrouped=0,
-        groups=[GapGroup(kind="skill", key="Rust", queries=14, no_match=14, low_match=0, examples=["Rust?"]),
-                GapGroup(kind="skill", key="AWS", queries=5, no_match=0, low_match=5, examples=["AWS?"])],
+        missing=[GapGroup(kind="skill", key="Rust", queries=14, no_match=14, low_match=0, matched=0, examples=["Rust?"])],
+        weak=[GapGroup(kind="skill", key="AWS", queries=5, no_match=0, low_match=5, matched=34, examples=["AWS?"])],
     )  # fmt: skip
     actions = rank_actions(volume, skills, trends, gaps)
     assert [(a.kind, a.skill, a.queries) for a in actions] == [
@@ -255,7 +268,7 @@ def test_a_rising_skill_the_cv_covers_well_gets_a_trend_item_not_its_few_weak_an
         ("add_skill", "Rust", 14),  # answered by nothing: the gap is the news, and it is rising too
         ("check_pipeline", None, 5),  # 98% of 200 queries correlated: below target
     ]
-    assert actions[1].detail.endswith("It is rising: 7 → 14 (+7 on 2026-W46).")
+    assert actions[1].detail.endswith("It is rising: 7 → 14 (7 more than in 2026-W46).")
 
 
 def test_skills_are_resolved_off_the_write_path_each_interaction_once(store: SQLiteStore, clock: ManualClock):
@@ -278,3 +291,25 @@ def test_skills_are_resolved_off_the_write_path_each_interaction_once(store: SQL
     assert conn.execute("SELECT correlation_id FROM interaction_terms_pending").fetchall() == [("extra",)]
     assert sql.week_insights(WEEK, CATALOG) == GenericInsights(store).week_insights(WEEK, CATALOG)
     assert conn.execute("SELECT COUNT(*) FROM interaction_terms_pending").fetchone() == (0,)
+
+
+def test_the_demo_traffic_never_names_one_skill_twice_in_a_question():
+    import random
+
+    from cv_analytics.entrypoints.demo import generate_traffic
+
+    questions = generate_traffic(3000, dt.datetime(2026, 11, 25, tzinfo=dt.UTC), random.Random(1))
+    pairs = [q for q in questions if " and " in q.query]
+    assert len(pairs) > 200
+    for q in pairs:
+        first, second = q.query.rsplit("?", 1)[0].split(" with ", 1)[1].split(" and ")
+        assert first != second and len(set(q.skills)) == 2, q.query
+
+
+def test_the_synthetic_week_never_names_one_skill_twice_in_a_question():
+    catalog = SkillsCatalog.load(DEFAULT_CATALOG_PATH)
+    for i in synthetic_week(WEEK, 2000, seed=5):
+        if i.query is not None:
+            named = catalog.skills_in_text(i.query)
+            words = i.query.replace("?", " ").replace(".", " ").split()
+            assert len(named) <= 1 and len(words) == len(set(words)), i.query

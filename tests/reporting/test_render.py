@@ -68,7 +68,7 @@ def test_query_text_with_script_and_img_onerror_is_escaped_in_every_rendering(st
     assert not [a for a in parser.attrs if a[1].startswith("on")]
     # JSON: no raw angle bracket at all, and the example parses back to the query
     assert "<" not in rendered.json and ">" not in rendered.json
-    examples = json.loads(rendered.json)["gaps"]["groups"][0]["examples"]
+    examples = json.loads(rendered.json)["gaps"]["missing"][0]["examples"]
     assert HOSTILE in examples
     # plain text shows it verbatim: nothing interprets a text/plain part
     assert HOSTILE in rendered.text
@@ -78,7 +78,7 @@ def test_control_and_bidi_characters_never_reach_the_reader(store, clock):
     sneaky = "Rust\x1b[2J\x1b[31m?\u202egnp.exe\r\nBcc: someone\x00"
     _record(store, clock, ("y1", sneaky, 0.1), ("y2", sneaky, 0.1))
     rendered = render(build_report(insights_for(store), WEEK, catalog=CATALOG))
-    for output in (rendered.html, rendered.text, json.loads(rendered.json)["gaps"]["groups"][0]["examples"][0]):
+    for output in (rendered.html, rendered.text, json.loads(rendered.json)["gaps"]["missing"][0]["examples"][0]):
         assert "\x1b" not in output and "\u202e" not in output and "\x00" not in output and "\r" not in output
     assert "Rust[2J[31m?gnp.exe Bcc: someone" in rendered.text
 
@@ -99,7 +99,7 @@ def test_text_alternative_carries_the_same_figures(loaded_store):
     text = render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).text
     assert "Questions     11 in 4 sessions" in text
     assert "Correlated    90.9% (target 99%)  << below target" in text
-    assert "1. Add Kubernetes to the CV" in text
+    assert "1. Strengthen Kubernetes in the CV [3 more than in 2026-W46]" in text
     assert '    "Kubernetes in production?"' in text
     assert "up    Kubernetes" in text and "down  Python" in text
     assert "Total            200 ms     400 ms     400 ms          9" in text
@@ -137,7 +137,10 @@ def test_json_uses_documented_camel_case_field_names(loaded_store):
     assert data["schemaVersion"] == SCHEMA_VERSION
     assert data["start"] == "2026-11-16" and data["end"] == "2026-11-22"
     assert data["volume"]["byDay"][0] == {"day": "Mon", "date": "2026-11-16", "queries": 2}
-    assert data["gaps"]["groups"][0]["noMatch"] == 1
+    assert data["gaps"]["missing"][0] | {"examples": []} == {
+        "kind": "skill", "key": "Rust", "queries": 1, "noMatch": 1, "lowMatch": 0, "matched": 0, "examples": []
+    }
+    assert [g["key"] for g in data["gaps"]["weak"]] == ["Kubernetes"]
     assert WeeklyReport.model_validate(data) == build_report(insights_for(loaded_store), WEEK, catalog=CATALOG).model_copy(
         update={"generated_at": WeeklyReport.model_validate(data).generated_at}
     )
@@ -150,3 +153,48 @@ def test_the_json_reference_in_docs_lists_every_field():
         "docs/report-json.md is out of date: paste in the table from "
         "`python -c 'from cv_analytics.reporting.model import fields_markdown; print(fields_markdown())'`"
     )
+
+
+def test_text_labels_both_gap_lists_and_every_part_of_the_breakdown(loaded_store):
+    text = render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).text
+    missing = text.index("Missing from the CV: add it")
+    weak = text.index("Answered weakly: strengthen what the CV says about it")
+    assert missing < text.index("  Rust: 1 question (1 no match, 0 weak)") < weak
+    assert missing < text.index("  zig (not in the skills catalog): 1 question") < weak
+    assert weak < text.index("  Kubernetes: 2 questions (1 no match, 1 weak; 2 matched)")
+    assert "Terraform          ##########                          1  0 full, 0 partial, 0 none, 1 unjudged\n" in text
+    assert "Questions     11 in 4 sessions" in text and "1 unanswered, 1 orphan response\n" in text
+    assert "(1 more question named no recognisable skill or term.)" in text
+    assert "09:00      ############################## 3\n" in text  # by-hour chart with its counts
+
+
+def test_html_labels_gap_lists_breakdown_ranking_and_chart_values(loaded_store):
+    html = render(build_report(insights_for(loaded_store), WEEK, catalog=CATALOG)).html
+    assert "Missing from the CV: add it" in html and "Answered weakly: strengthen what the CV says about it" in html
+    assert html.index("Missing from the CV") < html.index("<b>Rust</b>") < html.index("Answered weakly") < html.index("<b>Kubernetes</b>")
+    assert "Gaps: skills to consider adding" not in html
+    assert "0 none</span> · 1 unjudged" in html  # Terraform: 0/0/0 of 1 leaves 1, labelled
+    assert "Ranked by the figure on the right" in html
+    assert '>3</div><div style="font-size:11px;color:#6b7280;">more than in 2026-W46</div>' in html
+    assert "Ranked by the number of questions" not in html
+    assert "1 orphan response." in html and "4 sessions" in html
+    # each vertical chart carries a row of counts: ten score buckets, 24 hours
+    assert html.count('font-size:9px;color:#374151;padding-bottom:2px;">') == 10 + 24
+    assert 'padding-bottom:2px;">3</td>' in html  # 09:00 had three questions
+    assert "Questions by hour of the day (UTC, 0–23)" in html
+
+
+def test_counts_agree_with_their_nouns():
+    from cv_analytics.reporting.render import counted
+
+    assert [counted(1, "session"), counted(4, "session"), counted(1, "query", "queries"), counted(2, "query", "queries")] == [
+        "1 session", "4 sessions", "1 query", "2 queries"
+    ]  # fmt: skip
+    assert counted(1206, "question") == "1,206 questions"
+
+
+def test_one_question_in_one_session_is_singular(store, clock):
+    _record(store, clock, ("only", "Any Python?", 0.9))
+    rendered = render(build_report(insights_for(store), WEEK, catalog=CATALOG))
+    assert "Questions     1 in 1 session\n" in rendered.text and "1 in 1 sessions" not in rendered.text
+    assert "1 session</div>" in rendered.html and "1 question," in rendered.html

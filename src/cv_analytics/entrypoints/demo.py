@@ -96,10 +96,13 @@ def generate_traffic(n: int, now: dt.datetime, rng: random.Random) -> list[Simul
         for turn in range(min(rng.randint(1, 5), n - len(questions))):
             pool = MISSING_SKILLS if rng.random() < 0.12 else CV_SKILLS
             weights = [w[2 + week] for w in pool]
-            picked = rng.choices(pool, weights=weights, k=2)
+            first = rng.choices(pool, weights=weights)[0]
+            # the second skill is another one: never "Rust and Rust"
+            others = [(entry, w) for entry, w in zip(pool, weights, strict=True) if entry is not first]
+            picked = [first, rng.choices([e for e, _ in others], weights=[w for _, w in others])[0]]
             template = rng.choice(TEMPLATES)
             words = [rng.choice(picked[0][1]), rng.choice(picked[1][1])]
-            skills = [picked[0][0]] + ([picked[1][0]] if "{1}" in template and picked[1][0] != picked[0][0] else [])
+            skills = [picked[0][0]] + ([picked[1][0]] if "{1}" in template else [])
             questions.append(
                 SimulatedQuestion(
                     timestamp_ms=int((moment + dt.timedelta(seconds=40 * turn)).timestamp() * 1000),
@@ -245,7 +248,8 @@ def summarise(store: Store, now: dt.datetime, elapsed: float) -> dict[str, objec
         "seconds": round(elapsed, 2),
         "week": week,
         "topSkills": [(s.skill, s.queries) for s in report.top_skills[:5]],
-        "gaps": [(g.key, g.queries) for g in report.gaps.groups[:5]],
+        "missingSkills": [(g.key, g.queries) for g in report.gaps.missing[:5]],
+        "weakSkills": [(g.key, g.queries) for g in report.gaps.weak[:5]],
         "rising": [t.skill for t in report.trends.rising[:3]],
         "p50TotalMs": report.performance.total_time.p50,
     }
@@ -260,7 +264,11 @@ def _print_summary(console: Console, summary: dict[str, Any]) -> None:
     console.print(f"correlation rate: [bold]{summary['correlationRate']:.1%}[/bold]")
     console.print(f"[bold]{summary['week']}[/bold] (last complete week):")
     console.print("  top skills: " + ", ".join(f"{s} ({n})" for s, n in summary["topSkills"]))
-    console.print("  gaps, asked but not answered by the CV: " + ", ".join(f"{s} ({n})" for s, n in summary["gaps"]))
+    for label, key in (
+        ("gaps missing from the CV, add them", "missingSkills"),
+        ("gaps answered weakly, strengthen what the CV says", "weakSkills"),
+    ):
+        console.print(f"  {label}: " + (", ".join(f"{s} ({n})" for s, n in summary[key]) or "none"))
     if summary["rising"]:
         console.print("  rising: " + ", ".join(summary["rising"]))
     if summary["p50TotalMs"] is not None:

@@ -92,6 +92,8 @@ class _WeekFold:
         # (kind, key) -> [queries, no_match, low_match, {text: latest timestamp}]
         self.gaps: dict[tuple[str, str], list] = {}  # type: ignore[type-arg]
         self.grouped = 0
+        # (kind, key) -> queries about it that got a full or partial match
+        self.matched: Counter[tuple[str, str]] = Counter()
 
     def add(self, i: Interaction) -> None:
         self.status[i.status.value] += 1
@@ -116,6 +118,8 @@ class _WeekFold:
         derived = derive_interaction(self.catalog, i)
         assert derived is not None
         self.skills.add(derived, match_type)
+        if i.status is InteractionStatus.ANSWERED and match_type in ("full", "partial"):
+            self.matched.update(derived.group_keys)
         if derived.gap is GapKind.NONE:
             return
         self.gap_kinds[derived.gap] += 1
@@ -146,7 +150,7 @@ class _WeekFold:
         )
         ranked = sorted(self.gaps.items(), key=lambda item: (-item[1][0], item[0][0], item[0][1]))
         gaps = tuple(
-            GapTally(kind, key, g[0], g[1], g[2], pick_examples(g[3], self.max_examples))
+            GapTally(kind, key, g[0], g[1], g[2], pick_examples(g[3], self.max_examples), self.matched[(kind, key)])
             for (kind, key), g in ranked[:max_gap_groups]
         )
         return WeekInsights(

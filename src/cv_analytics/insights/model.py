@@ -27,7 +27,9 @@ What is counted, once, for every backend:
 * **gaps** are answered queries with no match (``none``) or a low one
   (``partial`` with a score below :data:`LOW_MATCH_SCORE`); each is grouped
   under every catalog skill its *text* names, or, when it names none, under
-  one fallback term picked from its text (see :class:`SkillResolver`).
+  one fallback term picked from its text (see :class:`SkillResolver`). Each
+  group also counts ``matched``: the queries about the same skill or term, gap
+  or not, that got a full or partial match (does the CV say anything on it?).
 """
 
 from __future__ import annotations
@@ -123,14 +125,17 @@ class DerivedTerms:
     gap: GapKind
 
     @property
-    def gap_keys(self) -> list[tuple[str, str]]:
-        """The (kind, key) groups this query falls in when it is a gap."""
-        if self.gap is GapKind.NONE:
-            return []
+    def group_keys(self) -> list[tuple[str, str]]:
+        """The (kind, key) groups this query is about: the skills its text names, else its fallback term."""
         keys = [("skill", s) for s, (in_query, _) in self.skills.items() if in_query]
         if not keys and self.term:
             keys.append(("term", self.term))
         return keys
+
+    @property
+    def gap_keys(self) -> list[tuple[str, str]]:
+        """The (kind, key) groups this query falls in when it is a gap."""
+        return [] if self.gap is GapKind.NONE else self.group_keys
 
 
 def derive_terms(
@@ -225,6 +230,9 @@ class GapTally:
     low_match: int
     #: up to N distinct query texts, latest first
     examples: tuple[str, ...]
+    #: queries about the same skill or term (gaps or not) that got a full or partial match: the CV
+    #: has something on it; 0 means nothing in the CV answered it at all this week
+    matched: int = 0
 
 
 @dataclass(frozen=True)

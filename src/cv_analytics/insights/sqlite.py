@@ -190,7 +190,15 @@ class SQLiteInsights:
             }
             skills = _skill_tallies(conn, week)
             gaps = tuple(
-                GapTally(kind, key, queries, no_match, low_match, _examples(conn, week, kind, key, max_examples))
+                GapTally(
+                    kind,
+                    key,
+                    queries,
+                    no_match,
+                    low_match,
+                    _examples(conn, week, kind, key, max_examples),
+                    _matched(conn, week, kind, key),
+                )
                 for kind, key, queries, no_match, low_match in conn.execute(
                     f"SELECT kind, term, COUNT(*), SUM(gap = {GapKind.NO_MATCH:d}), SUM(gap = {GapKind.LOW_MATCH:d}) "
                     f"FROM interaction_terms INDEXED BY interaction_terms_gaps WHERE week = ? AND {_GAP_ROWS} "
@@ -287,6 +295,16 @@ def _skill_tallies(conn: sqlite3.Connection, week: str) -> tuple[SkillTally, ...
             (week,),
         )
     )
+
+
+def _matched(conn: sqlite3.Connection, week: str, kind: str, key: str) -> int:
+    """Queries about one skill (named in the text) or term that got a full or partial match."""
+    (count,) = conn.execute(
+        "SELECT COUNT(*) FROM interaction_terms WHERE week = ? AND kind = ? AND term = ? "
+        "AND match_type IN ('full', 'partial') AND (kind = 'term' OR in_query = 1)",
+        (week, kind, key),
+    ).fetchone()
+    return int(count)
 
 
 def _examples(conn: sqlite3.Connection, week: str, kind: str, key: str, limit: int) -> tuple[str, ...]:

@@ -111,6 +111,7 @@ def assemble_report(
                 full=t.full,
                 partial=t.partial,
                 none=t.none,
+                unjudged=t.queries - t.full - t.partial - t.none,
             )
             for t in insights.skills[:TOP_SKILLS]
         ],
@@ -249,25 +250,34 @@ def _clip(text: str) -> str:
 
 
 def _gaps(insights: WeekInsights) -> Gaps:
+    """Gap groups split by what the CV has: nothing matched at all (missing) or something (weak)."""
     a = insights.activity
     total = a.no_match_queries + a.low_match_queries
+    groups = [
+        GapGroup(
+            kind=g.kind,  # type: ignore[arg-type]
+            key=clean_text(g.key),
+            queries=g.queries,
+            no_match=g.no_match,
+            low_match=g.low_match,
+            matched=g.matched,
+            examples=[_clip(e) for e in g.examples],
+        )
+        for g in insights.gaps
+    ]
     return Gaps(
         queries=total,
         no_match=a.no_match_queries,
         low_match=a.low_match_queries,
         ungrouped=total - insights.grouped_gap_queries,
-        groups=[
-            GapGroup(
-                kind=g.kind,  # type: ignore[arg-type]
-                key=clean_text(g.key),
-                queries=g.queries,
-                no_match=g.no_match,
-                low_match=g.low_match,
-                examples=[_clip(e) for e in g.examples],
-            )
-            for g in insights.gaps
-        ],
+        missing=[g for g in groups if is_missing(g)],
+        weak=[g for g in groups if not is_missing(g)],
     )
+
+
+def is_missing(group: GapGroup) -> bool:
+    """True when nothing in the CV matched the group's skill or term, even partly, all week."""
+    return group.matched == 0
 
 
 def _gap_detail(g: GapGroup, label: str) -> str:
@@ -278,12 +288,19 @@ def _gap_detail(g: GapGroup, label: str) -> str:
         outcome = "matched only weakly"
     else:
         outcome = f"got no match ({g.no_match}) or a weak one ({g.low_match})"
+    if is_missing(g):
+        context = ", and none matched even partly"
+    else:
+        context = f" (the CV matched {g.matched} {_plural(g.matched, 'query', 'queries')} about it at least partly)"
     example = f', e.g. "{g.examples[0]}"' if g.examples else "."
-    return f"{queries} {outcome}{example}"
+    return f"{queries} {outcome}{context}{example}"
 
 
 def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, gaps: Gaps) -> list[ActionItem]:
-    """At most one item per skill, ranked by the number of queries behind it; gaps before trends on a tie.
+    """At most one item per skill, most important first; gaps before trends on a tie.
+
+    Ranked by :attr:`ActionItem.queries`: a gap's gap queries, a rising skill's
+    increase on the week before, the pipeline check's unanswered + orphan count.
 
     A skill that is both a gap and rising keeps its gap item (it has the
     examples), says that it is rising and ranks by the larger count, when it is
@@ -296,10 +313,10 @@ def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, g
     def offer(key: str | None, queries: int, order: int, item: dict[str, object]) -> None:
         best[key] = (queries, order, item)
 
-    for g in gaps.groups:
+    for g in [*gaps.missing, *gaps.weak]:
         if g.queries < ACTION_MIN_QUERIES:
             continue
-        mostly_missing = g.no_match >= g.low_match
+        mostly_missing = is_missing(g)
         label = g.key if g.kind == "skill" else f"“{g.key}”"
         offer(
             g.key,
@@ -311,13 +328,14 @@ def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, g
                 "detail": _gap_detail(g, label),
                 "skill": g.key,
                 "queries": g.queries,
+                "ranked_by": "poorly answered",
             },
         )
     by_skill = {t.skill: t for t in skills}
     for t in trends.rising:
         if t.change < ACTION_MIN_QUERIES:
             continue
-        growth = "new this week" if t.is_new else f"+{t.change} on {trends.previous_week}"
+        growth = "new this week" if t.is_new else f"{t.change} more than in {trends.previous_week}"
         tally = by_skill.get(t.skill)
         poorly = (tally.partial + tally.none) if tally else 0
         weak = tally is not None and poorly > tally.full
@@ -326,6 +344,8 @@ def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, g
             queries, order, item = best[t.skill]
             item["detail"] = f"{item['detail']} It is rising: {t.previous_queries} → {t.queries} ({growth})."
             item["queries"] = max(queries, t.change)
+            if t.change > queries:
+                item["ranked_by"] = f"more than in {trends.previous_week}"
             best[t.skill] = (max(queries, t.change), order, item)
             continue
         # otherwise a few weak answers of a skill the CV mostly covers are the gaps section's
@@ -344,6 +364,7 @@ def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, g
                 ),
                 "skill": t.skill,
                 "queries": t.change,
+                "ranked_by": f"more than in {trends.previous_week}",
             },
         )
     if (
@@ -362,10 +383,12 @@ def rank_actions(volume: Volume, skills: Sequence[SkillTally], trends: Trends, g
                 "detail": (
                     f"Only {volume.correlation_rate:.1%} of queries were matched with their response "
                     f"(target {volume.correlation_target:.0%}): {volume.unanswered} unanswered, "
-                    f"{volume.orphan_responses} orphan responses. See `cv-analytics status`."
+                    f"{volume.orphan_responses} orphan {_plural(volume.orphan_responses, 'response', 'responses')}. "
+                    "See `cv-analytics status`."
                 ),
                 "skill": None,
                 "queries": missing,
+                "ranked_by": "uncorrelated",
             },
         )
     ranked = sorted(best.values(), key=lambda c: (-c[0], c[1], str(c[2]["skill"])))

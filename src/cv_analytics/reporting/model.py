@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 #: Bumped when a field is renamed, removed or changes meaning (adding one does not).
-SCHEMA_VERSION = 1
+#: 2: ``gaps.groups`` split into ``gaps.missing`` and ``gaps.weak``.
+SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -62,6 +63,9 @@ class SkillCount(_Model):
     full: int = Field(description="Of those, answered with a full match.")
     partial: int = Field(description="Of those, answered with a partial match.")
     none: int = Field(description="Of those, answered with no match.")
+    unjudged: int = Field(
+        description="Of those, the rest: unanswered, or answered without match information (queries − full − partial − none)."
+    )
 
 
 class ScoreBucket(_Model):
@@ -120,6 +124,12 @@ class GapGroup(_Model):
     queries: int = Field(description="Gap queries in the group.")
     no_match: int = Field(description="Of those, answered with no match.")
     low_match: int = Field(description="Of those, answered with a low partial match.")
+    matched: int = Field(
+        description=(
+            "Queries about the same skill or term this week, gaps or not, that got a full or partial match: "
+            "0 means the CV has nothing on it (the group is in `missing`), more means it has something (`weak`)."
+        )
+    )
     examples: list[str] = Field(
         description=(
             "Up to three distinct query texts, latest first, cut to 200 characters, control characters removed. "
@@ -133,8 +143,17 @@ class Gaps(_Model):
     no_match: int = Field(description="Of those, with no match.")
     low_match: int = Field(description="Of those, with a low partial match.")
     ungrouped: int = Field(description="Gap queries that named no skill and had no usable term.")
-    groups: list[GapGroup] = Field(
-        description="Largest groups first. A query naming two skills is in both groups."
+    missing: list[GapGroup] = Field(
+        description=(
+            "Missing from the CV (add it): skills and terms no query about which got even a partial match "
+            "(`matched` is 0). Largest first; a query naming two skills is in both groups."
+        )
+    )
+    weak: list[GapGroup] = Field(
+        description=(
+            "Answered weakly (strengthen what the CV says about it): skills and terms the CV matched at least "
+            "partly for some queries (`matched` > 0) but not for these. Largest first."
+        )
     )
 
 
@@ -166,7 +185,14 @@ class ActionItem(_Model):
     title: str = Field(description="One line, imperative.")
     detail: str = Field(description="Why, with the figures.")
     skill: str | None = Field(description="The skill or term concerned, if any.")
-    queries: int = Field(description="Queries behind the item: what it is ranked by.")
+    queries: int = Field(
+        description=(
+            "What the item is ranked by: for a gap, its gap queries (or the rise, when the skill is also rising and "
+            "that is larger); for a rising skill, how many more queries than the week before; for the pipeline "
+            "check, unanswered queries + orphan responses."
+        )
+    )
+    ranked_by: str = Field(description="What `queries` counts, in words, e.g. `poorly answered` or `more than in 2026-W46`.")
 
 
 class WeeklyReport(_Model):

@@ -65,6 +65,11 @@ def _ms(value: float | None) -> str:
     return f"{value:.0f} ms"
 
 
+def counted(value: int, one: str, many: str | None = None) -> str:
+    """``1 question``, ``4 questions``, ``1 query``, ``2 queries``: a count with its noun agreeing."""
+    return f"{_num(value)} {one if value == 1 else (many or one + 's')}"
+
+
 def _share(value: int, largest: int) -> int:
     """Bar length in percent of the largest value; at least 1 for anything non-zero."""
     if largest <= 0 or value <= 0:
@@ -98,7 +103,18 @@ def _environment(autoescape: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(num=_num, pct=_pct, ms=_ms, share=_share, signed=_signed, long_date=_long_date, short_date=_short_date, text_bar=_text_bar, clean=clean_text)
+    env.filters.update(
+        num=_num,
+        pct=_pct,
+        ms=_ms,
+        share=_share,
+        signed=_signed,
+        long_date=_long_date,
+        short_date=_short_date,
+        text_bar=_text_bar,
+        clean=clean_text,
+        counted=counted,
+    )
     return env
 
 
@@ -112,7 +128,7 @@ def subject(report: WeeklyReport) -> str:
     """The email subject: week, dates and the headline figure."""
     span = f"{_short_date(report.start)} – {_short_date(report.end)} {report.end.year}"
     n = report.volume.queries
-    return f"CV analytics {report.week} ({span}): {n:,} recruiter {'question' if n == 1 else 'questions'}"
+    return f"CV analytics {report.week} ({span}): {counted(n, 'recruiter question')}"
 
 
 def _context(report: WeeklyReport) -> dict[str, Any]:
