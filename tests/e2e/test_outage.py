@@ -59,15 +59,7 @@ def test_queue_locked_during_traffic_then_back_loses_nothing(tmp_path):
 @pytest.mark.slow
 def test_worker_drain_sweeps_orphans_before_it_returns(cli, cli_env, tmp_path):
     """A drain that returns long before the first periodic sweep still closes queries past the timeout."""
-    lonely = tmp_path / "lonely.json"
-    lonely.write_text(
-        json.dumps({"eventType": "query", "correlationId": "lonely-1", "timestamp": 1_763_164_800_000,
-                     "sessionId": "s1", "query": "Do you know Rust?"})
-    )  # fmt: skip
-    cli_env["CV_ANALYTICS_ORPHAN_TIMEOUT"] = "1"
-    cli("send", str(lonely))
-    cli("worker", "--drain")  # recorded as pending: not yet past the one-second timeout
-    time.sleep(1.5)
+    _record_a_lone_query_then_outlive_its_timeout(cli, cli_env, tmp_path, "lonely-1", 1_763_164_800_000)
 
     cli("worker", "--drain")  # nothing to receive: returns at once, after sweeping
 
@@ -77,16 +69,22 @@ def test_worker_drain_sweeps_orphans_before_it_returns(cli, cli_env, tmp_path):
 
 def test_report_counts_queries_past_the_orphan_timeout_as_unanswered_without_a_worker_sweep(cli, cli_env, tmp_path):
     """Issue 7, item 8: the report closes lone queries itself, so the gaps it exists to show are in it."""
+    _record_a_lone_query_then_outlive_its_timeout(cli, cli_env, tmp_path, "lonely-2", 1_763_380_800_000)
+    # no worker runs now: only the report can close it
+
+    report = json.loads(cli("report", "--week", "2025-W47", "--format", "json").stdout)
+    assert report["volume"]["unanswered"] == 1
+
+
+def _record_a_lone_query_then_outlive_its_timeout(cli, cli_env, tmp_path, cid: str, timestamp: int) -> None:
+    """A query the worker records as pending (younger than the one-second orphan timeout), then 1.5 s pass."""
     lonely = tmp_path / "lonely.json"
     lonely.write_text(
-        json.dumps({"eventType": "query", "correlationId": "lonely-2", "timestamp": 1_763_380_800_000,
+        json.dumps({"eventType": "query", "correlationId": cid, "timestamp": timestamp,
                      "sessionId": "s1", "query": "Do you know Rust?"})
     )  # fmt: skip
     cli_env["CV_ANALYTICS_ORPHAN_TIMEOUT"] = "1"
     cli("send", str(lonely))
     cli("worker", "--drain")  # recorded as pending: not yet past the one-second timeout
-    assert [row["status"] for row in exported(cli)] == []
-    time.sleep(1.5)  # no worker runs now: only the report can close it
-
-    report = json.loads(cli("report", "--week", "2025-W47", "--format", "json").stdout)
-    assert report["volume"]["unanswered"] == 1
+    assert exported(cli) == []
+    time.sleep(1.5)

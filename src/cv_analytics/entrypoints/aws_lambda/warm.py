@@ -7,11 +7,10 @@ and several requests that a warm invocation should not pay again.
 :func:`configure` replaces what the next first invocation builds from (the
 environment, a clock, a request counter): for tests, benchmarks and local runs.
 
-This is the one place of the handlers that reads settings (through
-``cv_analytics.wiring`` until the wiring package replaces it): the orphan
-timeout, ``CV_ANALYTICS_SWEEP_INTERVAL`` (seconds between orphan sweeps in one
+This is the one place of the handlers that reads settings, all through
+:mod:`cv_analytics.wiring`: the orphan timeout, ``CV_ANALYTICS_SWEEP_INTERVAL`` (seconds between orphan sweeps in one
 container, 300) and ``CV_ANALYTICS_REPORT_CHANNEL`` (``ses`` unless it names
-``file`` or ``smtp``), all through :mod:`cv_analytics.wiring`.
+``file`` or ``smtp``).
 """
 
 from __future__ import annotations

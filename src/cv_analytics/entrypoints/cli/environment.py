@@ -1,8 +1,8 @@
 """The command line's one view of the environment: settings, backends, and checks on them.
 
 Every other module of this package asks here; none reads ``os.environ`` or
-builds :class:`Settings` itself. (The lead turns ``cv_analytics.wiring`` into
-``cv_analytics.wiring`` at merge: this is the module to point at it.)
+builds :class:`Settings` itself: settings and backends come from
+:mod:`cv_analytics.wiring`.
 """
 
 from __future__ import annotations
