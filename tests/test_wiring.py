@@ -1,0 +1,48 @@
+"""The wiring: settings from an environment mapping, and one backend per process shared by every queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from cv_analytics.clock import ManualClock
+from cv_analytics.exceptions import ConfigurationError
+from cv_analytics.insights import GenericInsights
+from cv_analytics.insights.sqlite import SQLiteInsights
+from cv_analytics.queues.presets import ANALYTICS, JOBS_REQUEST
+from cv_analytics.stores.memory import MemoryStore
+from cv_analytics.wiring import Settings, Wiring, insights_for
+
+
+def test_one_backend_serves_every_queue_with_the_clock_it_was_given(tmp_path):
+    clock = ManualClock()
+    with Wiring(Settings.from_env({}, data_dir=tmp_path), clock=clock) as wiring:
+        analytics, jobs = wiring.queue(), wiring.queue(JOBS_REQUEST.name)
+        assert wiring.queue() is analytics  # opened once
+        assert analytics.config.fifo and not jobs.config.fifo
+        # the embedded analytics queue keeps CV_ANALYTICS_VISIBILITY_TIMEOUT's default, 30 s, not SQS's 300
+        assert analytics.config.visibility_timeout == 30 and ANALYTICS.config.visibility_timeout == 300
+        assert jobs.config.visibility_timeout == JOBS_REQUEST.config.visibility_timeout
+        analytics.send('{"a": 1}', group_id="g", dedup_id="d")
+        [message] = analytics.receive(1, wait_seconds=0)
+        clock.advance(31)  # past the visibility timeout, on the injected clock: it comes back
+        assert [m.message_id for m in analytics.receive(1, wait_seconds=0)] == [message.message_id]
+        assert wiring.store is wiring.store
+        assert isinstance(wiring.insights, SQLiteInsights)
+    assert (tmp_path / "queues.db").exists() and (tmp_path / "store.db").exists()
+
+
+def test_insights_are_sql_over_sqlite_and_generic_over_any_other_store():
+    assert isinstance(insights_for(MemoryStore(clock=ManualClock())), GenericInsights)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"CV_ANALYTICS_QUEUE_URL": "bogus://"}, "CV_ANALYTICS_QUEUE_URL"),
+        ({"CV_ANALYTICS_STORE_URL": "postgres://x"}, "CV_ANALYTICS_STORE_URL"),
+    ],
+)
+def test_an_unknown_backend_url_names_the_variable_to_fix(tmp_path, env, named):
+    wiring = Wiring(Settings.from_env(env, data_dir=tmp_path))
+    with pytest.raises(ConfigurationError, match=named):
+        wiring.queue() if "QUEUE" in named else wiring.store
