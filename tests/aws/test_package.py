@@ -80,10 +80,9 @@ def test_the_zip_holds_the_cv_analytics_sources_at_its_root(names: set[str]) -> 
         for path in SOURCE.rglob("*")
         if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
     }
-    assert {"cv_analytics/__init__.py", "cv_analytics/events.py", "cv_analytics/deploy/resources.py"} <= names
+    assert {"cv_analytics/__init__.py", "cv_analytics/events/__init__.py", "cv_analytics/deploy/resources.py"} <= names
     assert sources <= names
-    if (SOURCE / "aws" / "handlers.py").exists():  # written by another part of the work
-        assert "cv_analytics/aws/handlers.py" in names
+    assert "cv_analytics/entrypoints/aws_lambda/__init__.py" in names  # the handlers the template names
 
 
 @pytest.mark.slow
