@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock import Clock, SystemClock
+from ..events import SECONDS_THRESHOLD
 from ..exceptions import CVAnalyticsError
 from ..queues.base import Queue
 from . import records
@@ -104,7 +105,8 @@ def _record_timestamp(record: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return int(value * 1000) if 0 < value < 10**11 else int(value)  # seconds, as the events module reads them
+    # seconds, as the events module reads them (its threshold)
+    return int(value * 1000) if 0 < value < SECONDS_THRESHOLD else int(value)
 
 
 def _position(segment: pathlib.Path) -> tuple[int, int]:
