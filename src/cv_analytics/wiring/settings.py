@@ -67,6 +67,16 @@ class Settings:
     sweep_interval_seconds: float | None = None
     #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
     skills_file: pathlib.Path | None = None
+    #: API keys accepted by the HTTP API (``x-api-key``), from ``CV_ANALYTICS_API_KEYS`` (comma-separated)
+    api_keys: tuple[str, ...] = ()
+    #: the dashboard's login password (``CV_ANALYTICS_DASHBOARD_PASSWORD``); without one it answers on loopback only
+    dashboard_password: str | None = None
+    #: signs the dashboard's session cookie (``CV_ANALYTICS_SESSION_SECRET``); a random one per process when unset
+    session_secret: str | None = None
+    #: an OpenAI-compatible chat-completions endpoint (``CV_ANALYTICS_LLM_URL``, ``_MODEL``, ``_API_KEY``)
+    llm_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -101,6 +111,12 @@ class Settings:
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
+            api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),
+            dashboard_password=env.get(f"{PREFIX}DASHBOARD_PASSWORD") or None,
+            session_secret=env.get(f"{PREFIX}SESSION_SECRET") or None,
+            llm_url=env.get(f"{PREFIX}LLM_URL") or None,
+            llm_model=env.get(f"{PREFIX}LLM_MODEL") or None,
+            llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
             env=env,
         )
 

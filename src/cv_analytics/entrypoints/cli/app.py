@@ -8,25 +8,18 @@ from __future__ import annotations
 import logging
 import pathlib
 import sys
-from importlib import metadata
 from typing import Annotated, Optional
 
 import typer
 
 from . import aws, demo, dlq, environment, pipeline, report, spool, status
+from ..version import package_version
 from .commands import FLAG, new_typer
 
 app = new_typer(
     name="cv-analytics",
     help="Fire-and-forget analytics for a CV chatbot: queue, processor, store, weekly report.",
 )
-
-
-def package_version() -> str:
-    try:
-        return metadata.version("cv-analytics")
-    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown (not installed)"
 
 
 def _print_version(value: bool) -> None:
