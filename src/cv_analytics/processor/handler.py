@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..events import QueryEvent, ResponseEvent, parse_event
+from ..events.redaction import redact_pii
 from ..exceptions import StoreError
 from ..queues.base import Message
 from ..queues.batch import Outcome, Succeeded
@@ -30,11 +31,18 @@ class AnalyticsHandler:
 
     transient_errors: tuple[type[BaseException], ...] = (StoreError,)
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, redact: bool = False) -> None:
         self.store = store
+        #: redact e-mail addresses and phone numbers from query text before it is stored
+        self.redact = redact
 
     def decode(self, message: Message) -> AnalyticsEvent:
-        return parse_event(message.body)
+        event = parse_event(message.body)
+        if self.redact and isinstance(event, QueryEvent):
+            redacted = redact_pii(event.query)
+            if redacted != event.query:
+                event = event.model_copy(update={"query": redacted})
+        return event
 
     def handle(self, records: Sequence[AnalyticsEvent]) -> list[Outcome]:
         return [Succeeded(outcome) for outcome in self.store.record_events(list(records))]

@@ -69,6 +69,7 @@ class Worker:
         prefetch_batches: int = 50,
         tasks: Sequence[PeriodicTask] = (),
         rng: random.Random | None = None,
+        redact_pii: bool = False,
     ) -> None:
         if prefetch_batches < 1:
             raise ValueError("prefetch_batches must be at least 1")
@@ -76,7 +77,7 @@ class Worker:
         self.store = store
         self.clock = clock or SystemClock()
         self.orphan_timeout_seconds = orphan_timeout_seconds
-        self.handler = AnalyticsHandler(store)
+        self.handler = AnalyticsHandler(store, redact=redact_pii)
         self.stats = WorkerStats()
         self._on_batch: Callable[[BatchResult], None] | None = None
         self.consumer = Consumer(

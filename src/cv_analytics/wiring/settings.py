@@ -40,6 +40,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
 
 
+def _bool(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
     raw = (env.get(name) or "").strip()
     return None if not raw else _float(env, name, 0.0)
@@ -67,6 +76,8 @@ class Settings:
     sweep_interval_seconds: float | None = None
     #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
     skills_file: pathlib.Path | None = None
+    #: redact e-mail addresses and phone numbers from query text before it is stored (``CV_ANALYTICS_REDACT_PII``)
+    redact_pii: bool = False
     #: API keys accepted by the HTTP API (``x-api-key``), from ``CV_ANALYTICS_API_KEYS`` (comma-separated)
     api_keys: tuple[str, ...] = ()
     #: the dashboard's login password (``CV_ANALYTICS_DASHBOARD_PASSWORD``); without one it answers on loopback only
@@ -111,6 +122,7 @@ class Settings:
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
+            redact_pii=_bool(env, f"{PREFIX}REDACT_PII"),
             api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),
             dashboard_password=env.get(f"{PREFIX}DASHBOARD_PASSWORD") or None,
             session_secret=env.get(f"{PREFIX}SESSION_SECRET") or None,

@@ -71,7 +71,7 @@ def _process_analytics(event: SQSEvent, context: Any) -> BatchResponse:
     cold_start = state.invocations == 0
     state.invocations += 1
     records = records_of(event)
-    engine = BatchEngine(AnalyticsHandler(state.store))
+    engine = BatchEngine(AnalyticsHandler(state.store, redact=state.settings.redact_pii))
     tally: Counter[str] = Counter(records=len(records))
     failures: list[str] = []
     for source_arn, batch in by_source(records):

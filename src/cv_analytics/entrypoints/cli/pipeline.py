@@ -77,6 +77,7 @@ def worker(
         wait_seconds=wait,
         orphan_timeout_seconds=environment.orphan_timeout_seconds(),
         tasks=environment.report_preparation_tasks(store),
+        redact_pii=environment.settings().redact_pii,
     )
 
     def _stop(signum: int, _frame: Any) -> None:
