@@ -49,6 +49,13 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
+
+
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
     raw = (env.get(name) or "").strip()
     return None if not raw else _float(env, name, 0.0)
@@ -76,6 +83,8 @@ class Settings:
     sweep_interval_seconds: float | None = None
     #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
     skills_file: pathlib.Path | None = None
+    #: ``json``, ``text`` or ``auto`` (JSON lines unless stderr is a terminal): ``CV_ANALYTICS_LOG_FORMAT``
+    log_format: str = "auto"
     #: redact e-mail addresses and phone numbers from query text before it is stored (``CV_ANALYTICS_REDACT_PII``)
     redact_pii: bool = False
     #: API keys accepted by the HTTP API (``x-api-key``), from ``CV_ANALYTICS_API_KEYS`` (comma-separated)
@@ -122,6 +131,7 @@ class Settings:
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
+            log_format=_choice(env, f"{PREFIX}LOG_FORMAT", ("auto", "json", "text")),
             redact_pii=_bool(env, f"{PREFIX}REDACT_PII"),
             api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),
             dashboard_password=env.get(f"{PREFIX}DASHBOARD_PASSWORD") or None,

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import logging
 import pathlib
-import sys
 from typing import Annotated, Optional
 
 import typer
 
 from . import aws, demo, dlq, environment, pipeline, report, spool, status
+from ..log_setup import configure_logging
 from ..version import package_version
 from .commands import FLAG, new_typer
 
@@ -48,10 +48,9 @@ def main(
 ) -> None:
     environment.OPTIONS.data_dir = data_dir
     environment.OPTIONS.debug = debug
-    logging.basicConfig(
-        level=[logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    configure_logging(
+        [logging.WARNING, logging.INFO, logging.DEBUG][min(verbose, 2)],
+        log_format=environment.settings().log_format,
     )
 
 
