@@ -209,3 +209,20 @@ def test_redrive_moves_at_most_the_number_asked_for(queue_env):
 def test_redrive_of_an_empty_dead_letter_queue_moves_nothing(queue_env):
     q = queue_env.make_queue("analytics.fifo")
     assert q.redrive() == 0
+
+
+
+@pytest.mark.parametrize("group", ["shared", None], ids=["one-group", "own-groups"])
+def test_redrive_by_id_moves_only_those_and_leaves_the_rest(queue_env, group):
+    """``dlq redrive --id``: the chosen letters go back; the others stay in the DLQ, visible at once."""
+    q = queue_env.make_queue("analytics.fifo", QueueConfig(max_receive_count=1))
+    for i in range(4):
+        send(q, f"m{i}", group=group or f"g{i}")
+    received = q.receive(10)
+    for message in received:
+        q.fail(message, "store schema bug")
+    ids = {m.body: m.message_id for m in received}
+    assert q.redrive(message_ids=[ids["m1"], ids["m3"], "no-such-id"]) == 2
+    assert sorted(bodies(drain(q))) == ["m1", "m3"]
+    assert q.dead_letter_queue.attributes().visible == 2
+    assert sorted(bodies(drain(q.dead_letter_queue))) == ["m0", "m2"]

@@ -9,9 +9,10 @@ the checking once, each backend does the storage.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from ..exceptions import QueueError, QueueUnavailableError
@@ -352,33 +353,47 @@ class Queue(ABC):
     def dead_letter_queue(self) -> Queue | None:
         """The queue that poison messages move to (None for a DLQ itself)."""
 
-    def redrive(self, max_messages: int | None = None) -> int:
+    def redrive(self, max_messages: int | None = None, *, message_ids: Collection[str] | None = None) -> int:
         """Move messages from the dead-letter queue back here; returns how many.
 
-        The generic way (receive, send, delete), which works on any backend;
-        a backend may do it natively.
+        ``message_ids``: only those (the others are looked at and left in the
+        dead-letter queue, visible again at once). The generic way (receive,
+        send, delete), which works on any backend; a backend may do it natively.
         """
         dlq = self.require_dead_letter_queue("redrive")
+        wanted = None if message_ids is None else set(message_ids)
         moved = 0
-        while max_messages is None or moved < max_messages:
-            want = MAX_BATCH_SIZE if max_messages is None else min(MAX_BATCH_SIZE, max_messages - moved)
-            batch = dlq.receive(want, visibility_timeout=60.0)
-            if not batch:
-                break
-            outcomes = self.send_batch(
-                [
-                    OutgoingMessage(
-                        m.body,
-                        m.group_id,
-                        # a fresh id: the original is still inside the dedup window when redriven quickly
-                        f"{m.dedup_id or content_dedup_id(m.body)}:redrive:{m.message_id}"[:128],
-                        {k: v for k, v in m.attributes.items() if k not in _DLQ_ONLY_ATTRIBUTES},
-                    )
-                    for m in batch
-                ]
-            )
-            dlq.delete_batch([m.receipt_handle for m, o in zip(batch, outcomes, strict=True) if o.ok])
-            moved += sum(o.ok for o in outcomes)
+        passed_over: list[Message] = []
+        try:
+            while (max_messages is None or moved < max_messages) and (wanted is None or wanted):
+                want = MAX_BATCH_SIZE if max_messages is None or wanted is not None else min(MAX_BATCH_SIZE, max_messages - moved)
+                batch = dlq.receive(want, visibility_timeout=60.0)
+                if not batch:
+                    break
+                if wanted is not None:
+                    passed_over.extend(m for m in batch if m.message_id not in wanted)
+                    batch = [m for m in batch if m.message_id in wanted][: None if max_messages is None else max_messages - moved]
+                    wanted.difference_update(m.message_id for m in batch)
+                    if not batch:
+                        continue
+                outcomes = self.send_batch(
+                    [
+                        OutgoingMessage(
+                            m.body,
+                            m.group_id,
+                            # a fresh id: the original is still inside the dedup window when redriven quickly
+                            f"{m.dedup_id or content_dedup_id(m.body)}:redrive:{m.message_id}"[:128],
+                            {k: v for k, v in m.attributes.items() if k not in _DLQ_ONLY_ATTRIBUTES},
+                        )
+                        for m in batch
+                    ]
+                )
+                dlq.delete_batch([m.receipt_handle for m, o in zip(batch, outcomes, strict=True) if o.ok])
+                moved += sum(o.ok for o in outcomes)
+        finally:
+            for message in passed_over:  # looked at, not chosen: back in the dead-letter queue at once
+                with contextlib.suppress(QueueError):
+                    dlq.change_visibility(message.receipt_handle, 0)
         return moved
 
     @abstractmethod

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from .._ids import random_uuid4
@@ -335,13 +335,17 @@ class MemoryQueue(Queue):
 
     # -- whole-queue operations ---------------------------------------------------
 
-    def redrive(self, max_messages: int | None = None) -> int:
-        """Move visible dead letters back to the end of their groups here, keeping id, group,
-        deduplication id and sent time; receive counts start again from 0."""
+    def redrive(self, max_messages: int | None = None, *, message_ids: Collection[str] | None = None) -> int:
+        """Move visible dead letters (all, or those of ``message_ids``) back to the end of their groups
+        here, keeping id, group, deduplication id and sent time; receive counts start again from 0."""
         dlq = self.require_dead_letter_queue("redrive")
         with self._backend.lock:
             now = self._backend.clock.now()
-            movable = [s for s in dlq._state.messages.values() if s.visible_at <= now and s.expires_at > now]
+            movable = [
+                s
+                for s in dlq._state.messages.values()
+                if s.visible_at <= now and s.expires_at > now and (message_ids is None or s.message_id in message_ids)
+            ]
             if max_messages is not None:
                 movable = movable[:max_messages]
             for stored in movable:

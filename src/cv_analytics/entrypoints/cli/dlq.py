@@ -1,21 +1,36 @@
-"""``dlq show`` and ``dlq redrive``: the dead-letter queue."""
+"""``dlq list|show|redrive|purge [QUEUE]``: a queue's dead letters, why each failed, and what to do with them.
+
+QUEUE is a logical queue name (``analytics`` by default, or a jobs queue);
+the command acts on that queue's dead-letter queue. Redriving never
+duplicates an interaction or a job: the processor and the jobs store are
+idempotent, so a letter that had in fact been handled counts once.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import sys
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from ...wiring import ANALYTICS_QUEUE
 from ...exceptions import ConfigurationError
+from ...wiring import ANALYTICS_QUEUE
 from . import environment
 from .commands import FLAG, command, new_typer
 
 out = Console(soft_wrap=True)
-dlq_app = new_typer(help="Inspect and redrive the dead-letter queue.")
+dlq_app = new_typer(help="A queue's dead-letter queue: list, show, redrive, purge.")
+
+#: how many letters ``show ID`` looks through for the one asked for
+SEARCH_LIMIT = 10_000
+
+QueueArgument = Annotated[
+    str, typer.Argument(help="The queue whose dead letters to act on (analytics, or a jobs queue).", show_default=True)
+]
 
 
 def _int_or_none(value: object) -> int | None:
@@ -25,49 +40,143 @@ def _int_or_none(value: object) -> int | None:
     return int(str(value))
 
 
-def letter_json(letter: Any) -> dict[str, Any]:
+def _iso(seconds: float | None) -> str | None:
+    return None if seconds is None else dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="seconds")
+
+
+def letter_json(letter: Any, *, body: bool = True) -> dict[str, Any]:
     """One dead letter in ``dlq show --json``'s shape: camelCase, numbers as numbers."""
-    return {
+    shown = {
         "messageId": letter.message_id,
         "groupId": letter.group_id,
         "receiveCount": _int_or_none(letter.receive_count),
         "reason": letter.reason,
-        "body": letter.body,
+        "sourceQueue": letter.source_queue,
+        "deadLetteredAt": _iso(letter.dead_lettered_at),
     }
+    if body:
+        shown["body"] = letter.body
+    return shown
+
+
+def _queue_with_dlq(name: str) -> Any:
+    queue = environment.named_queue(name, read_only=True)
+    if queue.dead_letter_queue is None:
+        raise ConfigurationError(f"queue {queue.name!r} has no dead-letter queue: nothing to show")
+    return queue
+
+
+def _letters(name: str, limit: int) -> list[Any]:
+    from ...ops.dlq import peek_dead_letters
+
+    return peek_dead_letters(_queue_with_dlq(name), limit)
+
+
+def _print_table(letters: list[dict[str, Any]], title: str, *, body: bool) -> None:
+    table = Table(title=title)
+    columns = ["message id", "group", "receives", "reason", "dead-lettered at"] + (["body"] if body else [])
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for letter in letters:
+        row = [
+            letter["messageId"],
+            letter["groupId"] or "",
+            "" if letter["receiveCount"] is None else str(letter["receiveCount"]),
+            letter["reason"] or "",
+            letter["deadLetteredAt"] or "",
+        ]
+        if body:
+            row.append(letter["body"] if len(letter["body"]) <= 120 else letter["body"][:117] + "...")
+        table.add_row(*row)
+    out.print(table)
+
+
+@command(dlq_app, "list")
+def dlq_list(
+    queue: QueueArgument = ANALYTICS_QUEUE,
+    limit: Annotated[int, typer.Option(help="How many messages to list.", min=1)] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.", **FLAG)] = False,
+) -> None:
+    """The dead letters of QUEUE, oldest first: id, receive count and failure reason (they stay in the DLQ)."""
+    letters = [letter_json(letter, body=False) for letter in _letters(queue, limit)]
+    if as_json:
+        typer.echo(json.dumps(letters, indent=2))
+        return
+    _print_table(letters, f"dead letters of {queue} ({len(letters)} listed)", body=False)
 
 
 @command(dlq_app, "show")
 def dlq_show(
+    queue: QueueArgument = ANALYTICS_QUEUE,
+    message_id: Annotated[Optional[str], typer.Argument(help="One message, whole (else the first --limit, bodies cut).")] = None,
     limit: Annotated[int, typer.Option(help="How many messages to show.", min=1)] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.", **FLAG)] = False,
 ) -> None:
-    """Dead-lettered messages with the reason each failed (they stay in the DLQ)."""
-    from ...ops.dlq import peek_dead_letters
-
-    queue = environment.analytics_queue(read_only=True)
-    if queue.dead_letter_queue is None:
-        raise ConfigurationError(f"queue {queue.name!r} has no dead-letter queue: nothing to show")
-    letters = [letter_json(letter) for letter in peek_dead_letters(queue, limit)]
-    if as_json:
-        typer.echo(json.dumps(letters, indent=2))
+    """Dead-lettered messages of QUEUE with the reason each failed and their bodies (they stay in the DLQ)."""
+    if message_id is None:
+        letters = [letter_json(letter) for letter in _letters(queue, limit)]
+        if as_json:
+            typer.echo(json.dumps(letters, indent=2))
+        else:
+            _print_table(letters, f"dead letters of {queue} ({len(letters)} shown)", body=True)
         return
-    table = Table(title=f"dead letters ({len(letters)} shown)")
-    for column in ("message id", "group", "receives", "reason", "body"):
-        table.add_column(column, overflow="fold")
-    for letter in letters:
-        body = letter["body"] if len(letter["body"]) <= 120 else letter["body"][:117] + "..."
-        receives = "" if letter["receiveCount"] is None else str(letter["receiveCount"])
-        table.add_row(letter["messageId"], letter["groupId"] or "", receives, letter["reason"] or "", body)
-    out.print(table)
+    found = next((letter for letter in _letters(queue, SEARCH_LIMIT) if letter.message_id == message_id), None)
+    if found is None:
+        raise ConfigurationError(f"no dead letter {message_id!r} in {queue!r}: `cv-analytics dlq list {queue}` lists them")
+    shown = letter_json(found)
+    if as_json:
+        typer.echo(json.dumps(shown, indent=2))
+        return
+    for key, value in shown.items():
+        if key != "body":
+            typer.echo(f"{key}: {'' if value is None else value}")
+    typer.echo("body:")
+    typer.echo(found.body)
 
 
 @command(dlq_app, "redrive")
 def dlq_redrive(
+    queue: QueueArgument = ANALYTICS_QUEUE,
+    message_ids: Annotated[
+        Optional[list[str]], typer.Option("--id", help="Only this message (repeat for several); all when omitted.")
+    ] = None,
     max_messages: Annotated[Optional[int], typer.Option("--max", help="Move at most this many.", min=1)] = None,
 ) -> None:
-    """Move dead-lettered messages back to their queue, for the worker to try again."""
-    moved = environment.analytics_queue(read_only=True).redrive(max_messages)
-    typer.echo(f"moved {moved} message(s) back to {ANALYTICS_QUEUE!r}", err=True)
+    """Move dead letters of QUEUE back to it (all, or by id), for its worker to try again."""
+    source = _queue_with_dlq(queue)
+    moved = source.redrive(max_messages, message_ids=message_ids or None)
+    if message_ids and moved < len(set(message_ids)):
+        typer.echo(f"moved {moved} of the {len(set(message_ids))} message(s) asked for back to {queue!r}", err=True)
+        raise ConfigurationError(
+            f"{len(set(message_ids)) - moved} of the ids are not (visible) in the dead-letter queue of {queue!r}: "
+            f"`cv-analytics dlq list {queue}` lists them"
+        )
+    typer.echo(f"moved {moved} message(s) back to {queue!r}", err=True)
+
+
+@command(dlq_app, "purge")
+def dlq_purge(
+    queue: QueueArgument = ANALYTICS_QUEUE,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.", **FLAG)] = False,
+) -> None:
+    """Delete every dead letter of QUEUE, for good (asks first unless --yes)."""
+    dlq = _queue_with_dlq(queue).dead_letter_queue
+    waiting = dlq.attributes()
+    count = waiting.visible + waiting.in_flight + waiting.delayed
+    if not yes and not _confirmed(f"delete {count} dead letter(s) of {queue!r} for good?"):
+        raise ConfigurationError(f"not confirmed: nothing purged from {queue!r} (answer y, or pass --yes)")
+    dlq.purge()
+    typer.echo(f"purged {count} dead letter(s) of {queue!r}", err=True)
+
+
+def _confirmed(question: str) -> bool:
+    try:
+        answer = typer.confirm(question, default=False, err=True)
+    except (typer.Abort, EOFError):  # no answer (stdin closed)
+        answer = False
+    if not sys.stdin.isatty():
+        typer.echo("", err=True)  # a piped answer is not echoed: end the question's line
+    return answer
 
 
 def register(app: typer.Typer) -> None:

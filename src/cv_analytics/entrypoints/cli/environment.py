@@ -99,6 +99,17 @@ def analytics_queue(*, read_only: bool = False) -> Queue:
     return open_queue(cfg)
 
 
+def named_queue(name: str, *, read_only: bool = False) -> Queue:
+    """One of the queues the presets define (``analytics``, the jobs queues), by its logical name."""
+    from ...queues.presets import PRESETS
+
+    if name not in PRESETS:
+        raise ConfigurationError(f"no queue called {name!r}: use one of {', '.join(PRESETS)}")
+    cfg = settings()
+    check_sqlite_file(cfg.queue_url, "queue database", must_exist=read_only, data_dir=cfg.data_dir)
+    return open_queue(cfg, name)
+
+
 def analytics_queues(*, read_only: bool = False) -> list[Queue]:
     """The queues ``status`` shows (the analytics queue today; the jobs queues join here)."""
     cfg = settings()

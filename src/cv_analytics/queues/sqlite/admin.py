@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from ..base import _DLQ_ONLY_ATTRIBUTES, Message, QueueAttributes
@@ -57,8 +58,8 @@ class SQLiteQueueAdmin:
 
     # -- whole-queue operations ---------------------------------------------------
 
-    def redrive(self, max_messages: int | None = None) -> int:
-        """Move messages from the dead-letter queue back to the end of their groups here.
+    def redrive(self, max_messages: int | None = None, *, message_ids: Collection[str] | None = None) -> int:
+        """Move messages (all, or those of ``message_ids``) from the dead-letter queue back to the end of their groups here.
 
         Native: rows move inside the database, keeping their id, group,
         deduplication id and sent time; the receive count starts again from 0
@@ -70,7 +71,7 @@ class SQLiteQueueAdmin:
         while max_messages is None or moved < max_messages:
             want = REDRIVE_CHUNK if max_messages is None else min(REDRIVE_CHUNK, max_messages - moved)
             with self._backend.guard(f"redrive queue {self.name!r} in"), self._backend.transaction() as conn:
-                count = self._redrive_chunk(conn, dlq, want)
+                count = self._redrive_chunk(conn, dlq, want, message_ids)
             if count:
                 self._backend.notifier.bump(self._id, dlq._id)
             moved += count
@@ -78,13 +79,16 @@ class SQLiteQueueAdmin:
                 break
         return moved
 
-    def _redrive_chunk(self, conn: sqlite3.Connection, dlq: SQLiteQueue, limit: int) -> int:
+    def _redrive_chunk(
+        self, conn: sqlite3.Connection, dlq: SQLiteQueue, limit: int, message_ids: Collection[str] | None
+    ) -> int:
         now = self._clock.now()
+        chosen = "" if message_ids is None else "AND m.message_id IN (SELECT value FROM json_each(?4)) "
         rows = conn.execute(
             f"SELECT {_M_COLUMNS} FROM queue_groups AS g CROSS JOIN queue_messages AS m ON m.gid = g.gid "
             "WHERE g.queue_id = ?1 AND g.ready_at <= ?2 AND m.visible_at <= ?2 AND m.expires_at > ?2 "
-            "ORDER BY m.seq LIMIT ?3",
-            (dlq._id, now, limit),
+            f"{chosen}ORDER BY m.seq LIMIT ?3",
+            (dlq._id, now, limit) + (() if message_ids is None else (json.dumps(list(message_ids)),)),
         ).fetchall()
         if not rows:
             return 0

@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from ...boto.clients import BotoCoreError, ClientError, describe, error_codes, is_unavailable
@@ -64,16 +65,16 @@ class SQSQueueAdmin:
                     self._change_visibility(handle, 0, None)
         return seen
 
-    def redrive(self, max_messages: int | None = None) -> int:
+    def redrive(self, max_messages: int | None = None, *, message_ids: Collection[str] | None = None) -> int:
         """Move the dead-letter queue's messages back here.
 
         On AWS, without ``max_messages``: an asynchronous ``StartMessageMoveTask``;
         returns how many messages the dead-letter queue held when it started.
-        Otherwise (a count asked for, or the operation unavailable) the
+        Otherwise (a count or ids asked for, or the operation unavailable) the
         base class's receive–send–delete, which returns how many it moved.
         """
         dlq = self.require_dead_letter_queue("redrive")
-        if max_messages is None:
+        if max_messages is None and message_ids is None:
             waiting = dlq._counts()
             if sum(waiting) == 0:
                 return 0
@@ -87,7 +88,7 @@ class SQSQueueAdmin:
                 raise error(f"cannot redrive SQS queue {self.name!r}: {describe(exc)}") from exc
             else:
                 return waiting[0] + waiting[2]
-        return super().redrive(max_messages)
+        return super().redrive(max_messages, message_ids=message_ids)
 
     def attributes(self) -> QueueAttributes:
         """Approximate counts from SQS, and the oldest message's age (see the module docstring)."""
