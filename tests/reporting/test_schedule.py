@@ -196,3 +196,20 @@ def test_stopping_the_scheduler_ends_its_wait():
     clock.sleep = sleep  # type: ignore[method-assign]
     assert scheduler.run() == []
     assert clock.now() < at(2026, 11, 23, 7).timestamp()
+
+
+def test_tasks_run_at_their_interval_while_the_scheduler_waits_and_a_failing_one_does_not_stop_it():
+    from cv_analytics.queues.consumer import PeriodicTask
+
+    clock = ManualClock(dt.datetime(2025, 11, 20, 12, 0, tzinfo=dt.UTC).timestamp())  # a Thursday
+    checks: list[float] = []
+
+    def broken() -> None:
+        raise RuntimeError("the alarms file went missing")
+
+    tasks = [PeriodicTask("alarms", 600.0, lambda: checks.append(clock.now())), PeriodicTask("broken", 600.0, broken)]
+    history = _scheduler(clock, lambda week: None, catch_up=False, tasks=tasks).run(max_fires=1)
+    assert [run.week for run in history] == ["2025-W47"]
+    # Thursday 12:00 to Monday 07:00 is 91 hours: a check every 10 minutes, from the start
+    assert len(checks) == 91 * 6 + 1
+    assert all(b - a == 600.0 for a, b in zip(checks, checks[1:]))

@@ -59,6 +59,40 @@ class OutgoingReport:
         """The message as sent on the wire (CRLF line ends)."""
         return self.message.as_bytes(policy=email.policy.SMTP)
 
+    @property
+    def description(self) -> str:
+        return f"the {self.week} report"
+
+
+@dataclass(frozen=True)
+class OutgoingNotice:
+    """A plain-text notice (an alarm's change of state) sent by the report's email deliverers."""
+
+    subject: str
+    sender: str
+    recipients: tuple[str, ...]
+    message: EmailMessage
+
+    @classmethod
+    def build(cls, subject: str, text: str, *, sender: str, recipients: Sequence[str], when: dt.datetime) -> OutgoingNotice:
+        message = EmailMessage()
+        message["Subject"] = subject
+        message["From"] = sender
+        message["To"] = ", ".join(recipients)
+        message["Date"] = email.utils.format_datetime(when)
+        domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+        message["Message-ID"] = email.utils.make_msgid(idstring="cv-analytics.notice", domain=domain)
+        message.set_content(text, subtype="plain", charset="utf-8")
+        return cls(subject, sender, tuple(recipients), message)
+
+    @property
+    def mime(self) -> bytes:
+        return self.message.as_bytes(policy=email.policy.SMTP)
+
+    @property
+    def description(self) -> str:
+        return f"the notice {self.subject!r}"
+
 
 class Deliverer(Protocol):
     """Moves an :class:`OutgoingReport` somewhere; raises :class:`ReportDeliveryError` if it cannot."""

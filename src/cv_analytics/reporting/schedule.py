@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aws_cron_expression_validator.validator import AWSCronExpressionError, AWSCronExpressionValidator
@@ -25,6 +25,7 @@ from pyawscron.awscron import AWSCron
 
 from ..clock import Clock
 from ..exceptions import CVAnalyticsError, ConfigurationError
+from ..queues.consumer import PeriodicTask
 from .weeks import last_complete_week
 
 log = logging.getLogger(__name__)
@@ -165,6 +166,9 @@ class ReportScheduler:
     catch_up: bool = True
     stop: threading.Event = field(default_factory=threading.Event)
     history: list[ScheduledRun] = field(default_factory=list)
+    #: work done while waiting (the alarm checks), each at its interval; a failing one is logged, never stops the schedule
+    tasks: Sequence[PeriodicTask] = ()
+    _due: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.now(), tz=dt.UTC)
@@ -172,11 +176,25 @@ class ReportScheduler:
     def _sleep_until(self, target: dt.datetime) -> bool:
         """False if stopped before ``target``."""
         while not self.stop.is_set():
+            next_task = self._run_due_tasks()
             remaining = (target - self._now()).total_seconds()
             if remaining <= 0:
                 return True
-            self.clock.sleep(min(remaining, MAX_SLEEP_SECONDS))
+            self.clock.sleep(min(remaining, MAX_SLEEP_SECONDS, max(0.0, next_task - self.clock.monotonic())))
         return False
+
+    def _run_due_tasks(self) -> float:
+        """Run the tasks that are due; when the next one is due (monotonic seconds)."""
+        now = self.clock.monotonic()
+        for task in self.tasks:
+            due = self._due.setdefault(task.name, now)
+            if now >= due:
+                self._due[task.name] = now + task.interval_seconds
+                try:
+                    task.run()
+                except Exception:  # noqa: BLE001 - logged; the next run retries
+                    log.exception("task %s failed; it runs again in %.0fs", task.name, task.interval_seconds)
+        return min(self._due.values(), default=float("inf"))
 
     def _attempt(self, weeks: list[str]) -> list[str]:
         """Run the job for each week; returns the weeks that failed."""

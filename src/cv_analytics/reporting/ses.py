@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import ReportDeliveryError
-from .delivery import OutgoingReport
+from .delivery import OutgoingNotice, OutgoingReport
 
 if TYPE_CHECKING:
     import boto3
@@ -78,7 +78,7 @@ class SESDeliverer:
     def describe(self) -> str:
         return f"Amazon SES ({self.region or 'default region'})"
 
-    def deliver(self, outgoing: OutgoingReport) -> None:
+    def deliver(self, outgoing: OutgoingReport | OutgoingNotice) -> None:
         """Send ``outgoing.mime``; raises :class:`ReportDeliveryError` with the remedy when SES refuses."""
         from ..boto.clients import BotoCoreError, ClientError, describe
 
@@ -96,7 +96,7 @@ class SESDeliverer:
             raise ReportDeliveryError(self._explain(exc, outgoing)) from exc
         except BotoCoreError as exc:
             raise ReportDeliveryError(
-                f"could not reach {self.describe()} to send the {outgoing.week} report: {describe(exc)}; "
+                f"could not reach {self.describe()} to send {outgoing.description}: {describe(exc)}; "
                 "it was not marked sent and will be retried on the next run"
             ) from exc
         message_id = str(response.get("MessageId", ""))
@@ -105,13 +105,13 @@ class SESDeliverer:
 
     # -- what an SES error means ------------------------------------------------------
 
-    def _explain(self, exc: Any, outgoing: OutgoingReport) -> str:
+    def _explain(self, exc: Any, outgoing: OutgoingReport | OutgoingNotice) -> str:
         error = exc.response.get("Error", {})
         code = str(error.get("Code") or "")
         text = str(error.get("Message") or code)
         where = self.describe()
         region = self.region or "<region>"
-        what = f"{where} refused the {outgoing.week} report ({code}: {text})"
+        what = f"{where} refused {outgoing.description} ({code}: {text})"
         lowered = text.lower()
         if code == "MessageRejected" and ("not verified" in lowered or "authority" in lowered):
             sender = _address(outgoing.sender)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..exceptions import ReportDeliveryError
-from .delivery import OutgoingReport
+from .delivery import OutgoingNotice, OutgoingReport
 
 
 class SMTPSecurity(str, Enum):
@@ -71,7 +71,7 @@ class SMTPDeliverer:
     def describe(self) -> str:
         return self.settings.url
 
-    def deliver(self, outgoing: OutgoingReport) -> None:
+    def deliver(self, outgoing: OutgoingReport | OutgoingNotice) -> None:
         s = self.settings
         where = s.url
         try:

@@ -49,6 +49,14 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
+def _alarms_file(env: Mapping[str, str], data_dir: pathlib.Path) -> pathlib.Path | None:
+    named = env.get(f"{PREFIX}ALARMS_FILE")
+    if named:
+        return pathlib.Path(named)
+    default = data_dir / "alarms.yaml"
+    return default if default.is_file() else None
+
+
 def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     raw = (env.get(name) or choices[0]).strip().lower()
     if raw not in choices:
@@ -83,6 +91,10 @@ class Settings:
     sweep_interval_seconds: float | None = None
     #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
     skills_file: pathlib.Path | None = None
+    #: the alarms file (``CV_ANALYTICS_ALARMS_FILE``; else ``alarms.yaml`` in the data directory when there is one)
+    alarms_file: pathlib.Path | None = None
+    #: seconds between alarm checks in the worker and the scheduler (``CV_ANALYTICS_ALARM_INTERVAL``)
+    alarm_interval_seconds: float | None = None
     #: ``json``, ``text`` or ``auto`` (JSON lines unless stderr is a terminal): ``CV_ANALYTICS_LOG_FORMAT``
     log_format: str = "auto"
     #: redact e-mail addresses and phone numbers from query text before it is stored (``CV_ANALYTICS_REDACT_PII``)
@@ -131,6 +143,8 @@ class Settings:
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
+            alarms_file=_alarms_file(env, root),
+            alarm_interval_seconds=_optional_float(env, f"{PREFIX}ALARM_INTERVAL"),
             log_format=_choice(env, f"{PREFIX}LOG_FORMAT", ("auto", "json", "text")),
             redact_pii=_bool(env, f"{PREFIX}REDACT_PII"),
             api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),

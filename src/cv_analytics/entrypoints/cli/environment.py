@@ -178,6 +178,19 @@ REPORT_TERMS_BATCH = 20_000
 REPORT_TERMS_INTERVAL_SECONDS = 10.0
 
 
+def alarm_tasks(
+    *, store: Store | None = None, totals: Callable[[], tuple[int, int]] | None = None
+) -> list[PeriodicTask]:
+    """The alarm check of a long-running command (the worker gives its totals, for the error rate)."""
+    from ...queues.presets import PRESETS
+    from ...wiring.alarms import alarm_task
+
+    cfg = settings()
+    backend = open_queue_backend(cfg)
+    queues = [backend.queue(name) for name in PRESETS]
+    return [alarm_task(cfg, queues, store=store, totals=totals)]
+
+
 def report_preparation_tasks(store: Store) -> list[PeriodicTask]:
     """The worker's share of the report's work, off the write path: on a SQLite store, resolve the
     skills of what it wrote lately, in bounded rounds, so the weekly report finds little left to do.

@@ -60,6 +60,11 @@ def send(
         raise typer.Exit(1)
 
 
+def _totals(stats: Any) -> tuple[int, int]:
+    """(messages handled, messages that failed) so far, for the error-rate alarm."""
+    return stats.messages, stats.failed + stats.dead_lettered
+
+
 def worker(
     drain: Annotated[bool, typer.Option(help="Return once no message is visible or in flight.", **FLAG)] = False,
     wait: Annotated[float, typer.Option(help="Long-poll wait in seconds.", min=0, max=20)] = 5.0,
@@ -76,7 +81,10 @@ def worker(
         store,
         wait_seconds=wait,
         orphan_timeout_seconds=environment.orphan_timeout_seconds(),
-        tasks=environment.report_preparation_tasks(store),
+        tasks=[
+            *environment.report_preparation_tasks(store),
+            *environment.alarm_tasks(store=store, totals=lambda: _totals(run.stats)),
+        ],
         redact_pii=environment.settings().redact_pii,
     )
 

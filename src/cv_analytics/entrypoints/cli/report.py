@@ -180,7 +180,14 @@ def scheduler_command(
         for result in results:
             typer.echo(_describe(result))
 
-    scheduler = ReportScheduler(schedule, job, clock, retry_seconds=retry_minutes * 60, catch_up=catch_up and not once)
+    scheduler = ReportScheduler(
+        schedule,
+        job,
+        clock,
+        retry_seconds=retry_minutes * 60,
+        catch_up=catch_up and not once,
+        tasks=environment.alarm_tasks(store=store),
+    )
 
     def _stop(signum: int, _frame: Any) -> None:
         scheduler.stop.set()
