@@ -48,6 +48,8 @@ class PeriodicTask:
     name: str
     interval_seconds: float
     run: Callable[[], object]
+    #: also run once more before a drain returns (not for housekeeping such as the daily prune)
+    run_on_drain: bool = True
 
 
 class Consumer:
@@ -145,7 +147,7 @@ class Consumer:
         """
         now = self.clock.monotonic()
         for task in self.periodic:
-            if not force and now < self._due[task.name]:
+            if (force and not task.run_on_drain) or (not force and now < self._due[task.name]):
                 continue
             self._due[task.name] = now + task.interval_seconds
             try:

@@ -210,6 +210,14 @@ class Store(ABC):
         """Delete expired pending events now (reads ignore them anyway); returns how many."""
         return 0
 
+    @abstractmethod
+    def prune_interactions(self, before_ms: int) -> int:
+        """Delete the interactions stamped before ``before_ms`` (the retention), with what is derived
+        from them; returns how many. Reports of the weeks they were in change accordingly."""
+
+    def compact(self) -> None:  # noqa: B027 - optional hook
+        """Give the space of deleted rows back to the file system, where the backend keeps a file."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

@@ -118,6 +118,13 @@ class MemoryStore(Store):
 
     # -- maintenance ----------------------------------------------------------
 
+    def prune_interactions(self, before_ms: int) -> int:
+        with self._lock:
+            old = [cid for cid, i in self._interactions.items() if i.timestamp < before_ms]
+            for cid in old:
+                del self._interactions[cid]
+        return len(old)
+
     def purge_expired(self) -> int:
         now = now_ms(self.clock)
         removed = 0

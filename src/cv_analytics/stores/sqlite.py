@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -17,6 +18,8 @@ from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store, dec
 from .models import Interaction, InteractionStatus, ReportDelivery, StoreCounts
 from .plan import CorrelationPlan, CorrelationState, UnreadableHalf
 from .sqlite_report_tables import INSIGHTS_MIGRATION, PENDING_TERMS_MIGRATION, queue_for_terms
+
+log = logging.getLogger(__name__)
 
 #: Each entry migrates the schema from version i to i + 1. Append, never edit.
 MIGRATIONS: list[str] = [
@@ -89,6 +92,10 @@ _INSERT_INTERACTION = (
 _IN_CHUNK = 400
 
 
+#: ``PRAGMA auto_vacuum`` = INCREMENTAL
+_INCREMENTAL_VACUUM = 2
+
+
 def _tune_connection(conn: sqlite3.Connection) -> None:
     # The hot table's indexes are keyed by random correlation ids: keep their pages cached.
     conn.execute("PRAGMA cache_size = -65536")
@@ -130,9 +137,18 @@ class SQLiteStore(Store):
         super().__init__(clock=clock, pending_ttl_seconds=pending_ttl_seconds)
         self._db = SQLiteConnections(path, busy_timeout=busy_timeout, on_connect=_tune_connection)
         self.path = self._db.path
+        self._start_incremental_vacuum()
         self._migrate()
 
     # -- schema ---------------------------------------------------------------
+
+    def _start_incremental_vacuum(self) -> None:
+        """A new file is made with incremental vacuum, so pruning can give space back without a VACUUM."""
+        with self._guard():
+            conn = self._db.get()
+            if conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                conn.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL_VACUUM}")
+                conn.execute("VACUUM")  # in WAL mode the setting takes effect at a VACUUM: instant on an empty file
 
     def _migrate(self) -> None:
         with self._guard(), self._db.transaction() as conn:
@@ -293,6 +309,25 @@ class SQLiteStore(Store):
     def purge_expired(self) -> int:
         with self._guard(), self._db.transaction() as conn:
             return conn.execute("DELETE FROM pending_events WHERE expires_at <= ?", (now_ms(self.clock),)).rowcount
+
+    def prune_interactions(self, before_ms: int) -> int:
+        old = "SELECT correlation_id FROM interactions WHERE timestamp < ?"
+        with self._guard(), self._db.transaction() as conn:
+            conn.execute(f"DELETE FROM interaction_terms WHERE correlation_id IN ({old})", (before_ms,))
+            conn.execute(f"DELETE FROM interaction_terms_pending WHERE correlation_id IN ({old})", (before_ms,))
+            return conn.execute("DELETE FROM interactions WHERE timestamp < ?", (before_ms,)).rowcount
+
+    def compact(self) -> None:
+        """Return free pages to the file system: incrementally; a file made before incremental
+        vacuum was set is rebuilt once (``VACUUM``, which needs as much free disk as the file)."""
+        with self._guard():
+            conn = self._db.get()
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != _INCREMENTAL_VACUUM:
+                log.info("store %s: switching to incremental vacuum (a one-time VACUUM)", self.path)
+                conn.execute(f"PRAGMA auto_vacuum = {_INCREMENTAL_VACUUM}")
+                conn.execute("VACUUM")
+            # sqlite3.execute steps a statement without result columns once (one page): executescript runs it to the end
+            conn.executescript("PRAGMA incremental_vacuum;")
 
     def write_interactions(self, interactions: Sequence[Interaction]) -> None:
         """Insert interactions directly (bulk loads, benchmarks, migrations)."""

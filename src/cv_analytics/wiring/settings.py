@@ -37,7 +37,7 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         return float(raw)
     except ValueError:
-        raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+        raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
 
 def _bool(env: Mapping[str, str], name: str) -> bool:
@@ -47,6 +47,13 @@ def _bool(env: Mapping[str, str], name: str) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
+
+
+def _positive(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if value <= 0:
+        raise ConfigurationError(f"{name} must be a positive number, got {value:g}")
+    return value
 
 
 def _alarms_file(env: Mapping[str, str], data_dir: pathlib.Path) -> pathlib.Path | None:
@@ -91,6 +98,8 @@ class Settings:
     sweep_interval_seconds: float | None = None
     #: the owner's skills catalog (``CV_ANALYTICS_SKILLS_FILE``); the packaged one when None
     skills_file: pathlib.Path | None = None
+    #: interactions older than this many days are pruned (``CV_ANALYTICS_RETENTION_DAYS``)
+    retention_days: float = 400.0
     #: the alarms file (``CV_ANALYTICS_ALARMS_FILE``; else ``alarms.yaml`` in the data directory when there is one)
     alarms_file: pathlib.Path | None = None
     #: seconds between alarm checks in the worker and the scheduler (``CV_ANALYTICS_ALARM_INTERVAL``)
@@ -143,6 +152,7 @@ class Settings:
             visibility_timeout_seconds=_float(env, f"{PREFIX}VISIBILITY_TIMEOUT", presets.EMBEDDED_ANALYTICS_VISIBILITY_TIMEOUT),
             sweep_interval_seconds=_optional_float(env, f"{PREFIX}SWEEP_INTERVAL"),
             skills_file=pathlib.Path(env[f"{PREFIX}SKILLS_FILE"]) if env.get(f"{PREFIX}SKILLS_FILE") else None,
+            retention_days=_positive(env, f"{PREFIX}RETENTION_DAYS", 400.0),
             alarms_file=_alarms_file(env, root),
             alarm_interval_seconds=_optional_float(env, f"{PREFIX}ALARM_INTERVAL"),
             log_format=_choice(env, f"{PREFIX}LOG_FORMAT", ("auto", "json", "text")),

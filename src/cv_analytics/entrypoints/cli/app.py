@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import aws, demo, dlq, environment, pipeline, report, spool, status
+from . import aws, demo, dlq, environment, pipeline, report, retention, spool, status
 from ..log_setup import configure_logging
 from ..version import package_version
 from .commands import FLAG, new_typer
@@ -62,6 +62,7 @@ def _mount() -> None:
     demo.register(app)
     aws.register(app)
     spool.register(app)
+    retention.register(app)
 
 
 _mount()

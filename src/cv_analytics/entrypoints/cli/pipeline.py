@@ -74,6 +74,7 @@ def worker(
     A damaged database stops it with the commands to check and recover the file.
     """
     from ...processor import Worker
+    from .retention import prune_task
 
     store = environment.interaction_store()
     run = Worker(
@@ -84,6 +85,7 @@ def worker(
         tasks=[
             *environment.report_preparation_tasks(store),
             *environment.alarm_tasks(store=store, totals=lambda: _totals(run.stats)),
+            prune_task(store),
         ],
         redact_pii=environment.settings().redact_pii,
     )

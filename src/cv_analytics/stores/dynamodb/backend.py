@@ -341,6 +341,22 @@ class DynamoDBStore(Store):
         half still being expired, so a half rewritten meanwhile stays."""
         return purge_expired_halves(self._requests, self.events_table, now_ms(self.clock))
 
+    def prune_interactions(self, before_ms: int) -> int:
+        """A scan for the interactions stamped before ``before_ms``, deleted 25 at a time (an operations job)."""
+        old = [
+            {KEY: item[KEY]}
+            for item in self._requests.paginate(
+                "scan",
+                TableName=self.interactions_table,
+                FilterExpression="#ts < :before",
+                ExpressionAttributeNames={"#ts": "timestamp", "#key": KEY},
+                ExpressionAttributeValues={":before": {"N": str(before_ms)}},
+                ProjectionExpression="#key",
+            )
+        ]
+        self._requests.batch_write(self.interactions_table, [{"DeleteRequest": {"Key": key}} for key in old])
+        return len(old)
+
     def write_interactions(self, interactions: Sequence[Interaction]) -> None:
         """Put interactions directly, replacing any with the same id (bulk loads, benchmarks, migrations)."""
         self._requests.batch_write(
