@@ -116,8 +116,12 @@ def _csv_value(value: object) -> object:
 def export(
     week: Annotated[Optional[str], typer.Option(help="ISO week, e.g. 2026-W47 (default: all)")] = None,
     format: Annotated[str, typer.Option("--format", help="jsonl or csv")] = "jsonl",  # noqa: A002
+    to: Annotated[
+        Optional[str],
+        typer.Option("--to", help="Write to this file, or to s3://bucket/key, instead of stdout (written whole or not at all)."),
+    ] = None,
 ) -> None:
-    """Interactions to stdout: camelCase fields like the wire format, plus status and week."""
+    """Interactions to stdout (or --to a file or S3): camelCase fields like the wire format, plus status and week."""
     from ...reporting.weeks import parse_week
 
     if format not in ("jsonl", "csv"):
@@ -125,21 +129,35 @@ def export(
     if week is not None:
         week = parse_week(week)  # a ConfigurationError: exit 2, as from `report`
     store = environment.interaction_store(read_only=True)
-    stream = sys.stdout
-    writer: csv.DictWriter[str] | None = None
     try:
-        for interaction in store.iter_interactions(week):
-            row = interaction.to_export()
-            if format == "jsonl":
-                stream.write(json.dumps(row, ensure_ascii=False) + "\n")
-                continue
-            if writer is None:
-                writer = csv.DictWriter(stream, fieldnames=list(row))
-                writer.writeheader()
-            writer.writerow({key: _csv_value(value) for key, value in row.items()})
-        stream.flush()  # a full disk shows here, not at exit after the error handling is gone
+        if to is None:
+            count = _write_export(store, week, format, sys.stdout)
+        else:
+            from ...wiring.archive import destination
+
+            with destination(environment.settings(), to) as stream:
+                count = _write_export(store, week, format, stream)
+            _say(f"exported {count} interaction(s) to {to}")
     finally:
         store.close()
+
+
+def _write_export(store: Any, week: str | None, format: str, stream: Any) -> int:  # noqa: A002
+    """The interactions of ``week`` (all when None) as JSON lines or CSV on ``stream``; how many."""
+    writer: csv.DictWriter[str] | None = None
+    count = 0
+    for interaction in store.iter_interactions(week):
+        count += 1
+        row = interaction.to_export()
+        if format == "jsonl":
+            stream.write(json.dumps(row, ensure_ascii=False) + "\n")
+            continue
+        if writer is None:
+            writer = csv.DictWriter(stream, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow({key: _csv_value(value) for key, value in row.items()})
+    stream.flush()  # a full disk shows here, not at exit after the error handling is gone
+    return count
 
 
 def register(app: typer.Typer) -> None:
