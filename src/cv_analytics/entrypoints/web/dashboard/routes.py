@@ -10,7 +10,7 @@ import pathlib
 from typing import Annotated, Any
 
 import jinja2
-from fastapi import APIRouter, Form, HTTPException, Query, Request, status
+from fastapi import APIRouter, Form, HTTPException, Path, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -50,10 +50,11 @@ PAGE_POLICY = (
 )
 #: The report as mailed keeps its inline styles; still no script.
 REPORT_POLICY = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'; base-uri 'none'"
+WEEK_PATTERN = r"^[0-9]{4}-W[0-9]{2}$"
 WeekQuery = Annotated[
     str | None,
     Query(description="ISO week, e.g. 2026-W47 (default: the last complete week, or the latest with data).",
-          max_length=16),
+          max_length=16, pattern=WEEK_PATTERN),
 ]  # fmt: skip
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
@@ -138,7 +139,7 @@ async def report_json(wiring: WiringDep, visitor: VisitorDep, week: WeekQuery = 
 
 
 @router.get("/reports/{week}", response_class=HTMLResponse, summary="The week's report, as the email shows it")
-async def report_html(week: str, wiring: WiringDep, visitor: VisitorDep) -> Response:
+async def report_html(week: Annotated[str, Path(pattern=WEEK_PATTERN)], wiring: WiringDep, visitor: VisitorDep) -> Response:
     html = await run_in_threadpool(rendered_report_html, wiring, _week_or_422(week))
     return _secured(HTMLResponse(html), REPORT_POLICY)
 
