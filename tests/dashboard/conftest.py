@@ -40,6 +40,7 @@ SECRET = "dashboard-test-session-secret"
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'
 HOSTILE_SOURCE = "<script>alert(2)</script>"
+OWNER = "owner@example.com"
 _AWS_VARIABLES = ("AWS_SQS_URL", "AI_JOB_REQUEST_QUEUE_URL", "AI_JOB_RESPONSE_QUEUE_URL", "AWS_ENDPOINT_URL")
 
 
@@ -47,10 +48,10 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CV_ANALYTICS_") and k not in _AWS_VARIABLES}
 
 
-def run_cli(data_dir: pathlib.Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(data_dir: pathlib.Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         [sys.executable, "-m", "cv_analytics", "--data-dir", str(data_dir), *args],
-        env=clean_env(), capture_output=True, text=True, timeout=300,
+        env={**clean_env(), **(env or {})}, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if result.returncode != 0:
         raise AssertionError(f"cv-analytics {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
@@ -84,13 +85,28 @@ def hostile_bodies(week: str) -> list[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """A data directory after ``cv-analytics demo --seed 7``, plus the hostile questions through the pipeline."""
+    """A data directory after ``cv-analytics demo --seed 7``, plus the hostile questions through the pipeline,
+    and the last complete week's report sent (by SMTP, to aiosmtpd on loopback)."""
+    from tests.reporting.smtp_server import Sink, start
+
     data = tmp_path_factory.mktemp("dashboard-demo")
+    week = last_complete_week(time.time())
     run_cli(data, "demo", "--interactions", "600", "--seed", "7", "--data-dir", str(data))
     hostile = data / "hostile.jsonl"
-    hostile.write_text("".join(json.dumps(b) + "\n" for b in hostile_bodies(last_complete_week(time.time()))))
+    hostile.write_text("".join(json.dumps(b) + "\n" for b in hostile_bodies(week)))
     run_cli(data, "send", str(hostile))
     run_cli(data, "worker", "--drain")
+    sink, port = Sink(), _free_port()
+    smtp = start(sink, port)
+    try:
+        mail = {
+            "CV_ANALYTICS_SMTP_HOST": "127.0.0.1", "CV_ANALYTICS_SMTP_PORT": str(port),
+            "CV_ANALYTICS_SMTP_SECURITY": "none", "RECIPIENT_EMAIL": OWNER, "SENDER_EMAIL": "cv-analytics@example.com",
+        }  # fmt: skip
+        run_cli(data, "report", "--week", week, "--send", env=mail)
+    finally:
+        smtp.stop()
+    assert len(sink.received) == 1
     return data
 
 
