@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from .conftest import OWNER, PASSWORD, SCREENSHOTS, report_json, serving, settings_for
+from .conftest import OWNER, PASSWORD, SCREENSHOTS, report_json, run_cli, serving, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -120,3 +120,27 @@ def test_without_a_password_loopback_sees_the_dashboard_and_the_notice(demo_data
         assert "answers only on loopback" in page.locator("#loopback-notice").inner_text()
         assert page.locator("#logout").count() == 0
         assert_page_shows(page, report_json(demo_data, demo_weeks[1]))
+
+
+def test_generate_report_now_queues_a_job_the_workers_run_and_ends_with_a_link_to_the_report(
+    demo_data, demo_weeks, page_of
+):
+    earlier = demo_weeks[0]
+    expected = report_json(demo_data, earlier)
+    with serving(settings_for(demo_data, CV_ANALYTICS_DASHBOARD_PASSWORD=PASSWORD)) as base:
+        page = page_of()
+        page.goto(f"{base}/dashboard/login?next=/dashboard%3Fweek%3D{earlier}")
+        page.fill("#password", PASSWORD)
+        page.click("#login")
+        assert page.locator("#week").inner_text() == earlier
+        page.click("#generate-report")
+        assert re.fullmatch(rf"{re.escape(base)}/dashboard/jobs/[^/]+", page.url)
+        assert page.locator("#job-status").get_attribute("data-status") == "queued"
+        # the jobs workers, as `cv-analytics jobs worker` / `jobs results` run them beside the app
+        run_cli(demo_data, "jobs", "worker", "--drain", "--wait", "0")
+        run_cli(demo_data, "jobs", "results", "--drain", "--wait", "0")
+        page.wait_for_selector("#job-report", timeout=30_000)  # the page reloads itself until the job is done
+        assert page.locator("#job-status").get_attribute("data-status") == "succeeded"
+        page.screenshot(path=str(SCREENSHOTS / "dashboard-report-job.png"))
+        page.click("#job-report")
+        assert earlier in page.title() and f"{expected['volume']['queries']:,}" in page.content()

@@ -1,14 +1,17 @@
-""""Generate report now": an ``analytics.report`` job for a week, through the jobs service, and its progress."""
+""""Generate report now": an ``analytics.report`` job for a week through the jobs service, and its progress.
+
+The job runs wherever the jobs workers run (``cv-analytics serve``, ``cv-analytics jobs worker``);
+its result holds the rendered report, which the dashboard serves once it succeeded.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from ....exceptions import CVAnalyticsError, JobNotFoundError
+from ....job_types import REPORT_JOB
+from ....jobs import TERMINAL_STATUSES, JobStatus
 from ....wiring import Wiring
-from .views import REPORT_JOB_TYPE
-
-TERMINAL = {"succeeded", "failed", "dead", "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -19,39 +22,54 @@ class JobView:
     progress: int
     progress_message: str | None
     error: str | None
-    #: the dashboard's page of the report the job built (once it succeeded)
+    finished: bool
+    #: the dashboard's page of the report the job rendered, once it succeeded
     report_link: str | None
-    result: dict[str, Any] | None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in TERMINAL
 
 
-def available(wiring: Wiring) -> bool:
-    """Whether this build has the jobs service (``Wiring.job_service``)."""
-    return callable(getattr(wiring, "job_service", None))
+def unavailable_reason(wiring: Wiring) -> str | None:
+    """None when this process can submit jobs; otherwise why not (the button is hidden and says so)."""
+    try:
+        wiring.job_service()
+    except CVAnalyticsError as exc:
+        return str(exc)
+    return None
 
 
 def submit_report(wiring: Wiring, week: str) -> str:
-    job, _created = wiring.job_service().submit(REPORT_JOB_TYPE, {"week": week}, None)  # type: ignore[attr-defined]
-    return str(job.job_id)
+    job, _created = wiring.job_service().submit(REPORT_JOB, {"week": week})
+    return job.job_id
+
+
+def _report_job(wiring: Wiring, job_id: str):  # noqa: ANN202 - a Job or None
+    try:
+        job = wiring.job_service().get(job_id)
+    except JobNotFoundError:
+        return None
+    return job if job.type == REPORT_JOB else None
 
 
 def job_view(wiring: Wiring, job_id: str) -> JobView | None:
-    job = wiring.job_service().get(job_id)  # type: ignore[attr-defined]
-    if job is None or job.type != REPORT_JOB_TYPE:
+    job = _report_job(wiring, job_id)
+    if job is None:
         return None
-    state = getattr(job.status, "value", job.status)
-    week = (job.input or {}).get("week")
-    result = job.result if isinstance(job.result, dict) else None
+    succeeded = job.status is JobStatus.SUCCEEDED and bool(job.result and job.result.get("html"))
     return JobView(
-        job_id=str(job.job_id),
-        week=week,
-        status=str(state),
-        progress=int(job.progress or 0),
+        job_id=job.job_id,
+        week=job.input.get("week"),
+        status=job.status.value,
+        progress=job.progress or 0,
         progress_message=job.progress_message,
-        error=str(job.error) if job.error else None,
-        report_link=f"/dashboard/reports/{week}" if state == "succeeded" and week else None,
-        result=result,
+        error=job.error,
+        finished=job.status in TERMINAL_STATUSES,
+        report_link=f"/dashboard/jobs/{job.job_id}/report" if succeeded else None,
     )
+
+
+def job_report_html(wiring: Wiring, job_id: str) -> str | None:
+    """The HTML report a succeeded job rendered (None for any other job)."""
+    job = _report_job(wiring, job_id)
+    if job is None or job.status is not JobStatus.SUCCEEDED or not job.result:
+        return None
+    html = job.result.get("html")
+    return html if isinstance(html, str) else None

@@ -15,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from ....exceptions import ConfigurationError
+from ....exceptions import ConfigurationError, QueueError
 from ....reporting.weeks import IsoWeek
 from ..deps import WiringDep
 from . import jobs as report_jobs
@@ -117,8 +117,12 @@ def _check_csrf(auth: Any, visitor: Visitor, token: str | None) -> None:
 async def week_page(request: Request, wiring: WiringDep, visitor: VisitorDep, auth: AuthDep, week: WeekQuery = None):
     requested = _week_or_422(week) if week else None
     page = await run_in_threadpool(load_week_page, wiring, requested)
-    context = {"page": page, "report": page.report, "jobs_available": report_jobs.available(wiring)}
-    context["last_report"] = (await run_in_threadpool(wiring.store.recent_report_deliveries, 1) or [None])[0]
+    context = {
+        "page": page,
+        "report": page.report,
+        "jobs_unavailable": await run_in_threadpool(report_jobs.unavailable_reason, wiring),
+        "last_report": (await run_in_threadpool(wiring.store.recent_report_deliveries, 1) or [None])[0],
+    }
     return _page(request, auth, visitor, "week.html", context)
 
 
@@ -162,6 +166,9 @@ async def status_json(wiring: WiringDep, visitor: VisitorDep) -> dict[str, Any]:
 # -- generate a report now (through the jobs service) -----------------------------------
 
 
+JobId = Annotated[str, Path(max_length=128)]
+
+
 @router.post("/reports", include_in_schema=False)
 async def generate_report(
     request: Request,
@@ -171,22 +178,39 @@ async def generate_report(
     week: Annotated[str, Form(max_length=16)] = "",
     csrf_token: Annotated[str | None, Form(max_length=512)] = None,
 ) -> Response:
+    """Submit an ``analytics.report`` job for ``week``, then show its progress."""
     _check_csrf(auth, visitor, csrf_token)
     chosen = _week_or_422(week)
-    if not report_jobs.available(wiring):
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail="the jobs service is not available here")
-    job_id = await run_in_threadpool(report_jobs.submit_report, wiring, chosen)
+    try:
+        job_id = await run_in_threadpool(report_jobs.submit_report, wiring, chosen)
+    except (ConfigurationError, QueueError) as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the report job was not queued: {exc}") from None
     return RedirectResponse(f"/dashboard/jobs/{job_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
-@router.get("/jobs/{job_id}", response_class=HTMLResponse, summary="A report job's progress, then its result")
-async def job_page(request: Request, job_id: str, wiring: WiringDep, visitor: VisitorDep, auth: AuthDep):
-    if not report_jobs.available(wiring):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="the jobs service is not available here")
-    view = await run_in_threadpool(report_jobs.job_view, wiring, job_id)
+async def _job_or_404(wiring: Any, job_id: str) -> report_jobs.JobView:
+    try:
+        view = await run_in_threadpool(report_jobs.job_view, wiring, job_id)
+    except ConfigurationError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no jobs service here: {exc}") from None
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no report job {job_id!r}")
+    return view
+
+
+@router.get("/jobs/{job_id}", response_class=HTMLResponse, summary="A report job's progress (reloads), then its report")
+async def job_page(request: Request, job_id: JobId, wiring: WiringDep, visitor: VisitorDep, auth: AuthDep):
+    view = await _job_or_404(wiring, job_id)
     return _page(request, auth, visitor, "job.html", {"job": view})
+
+
+@router.get("/jobs/{job_id}/report", response_class=HTMLResponse, summary="The report a succeeded job rendered")
+async def job_report(job_id: JobId, wiring: WiringDep, visitor: VisitorDep) -> Response:
+    await _job_or_404(wiring, job_id)
+    html = await run_in_threadpool(report_jobs.job_report_html, wiring, job_id)
+    if html is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"job {job_id!r} has no report (yet)")
+    return _secured(HTMLResponse(html), REPORT_POLICY)
 
 
 # -- login ------------------------------------------------------------------------------

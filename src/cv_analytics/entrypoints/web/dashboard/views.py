@@ -22,8 +22,6 @@ from ....stores.models import WeekSummary
 from ....wiring import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, Wiring
 from .charts import Chart, Datum, horizontal_bars, vertical_bars
 
-REPORT_JOB_TYPE = "analytics.report"
-
 
 @dataclass(frozen=True)
 class WeekPage:
