@@ -25,10 +25,10 @@ ELSEWHERE = ("203.0.113.7", 50123)
 def make_client(tmp_path) -> Iterator:
     wirings: list[Wiring] = []
 
-    def make(*, client=LOOPBACK, **env: str) -> TestClient:
+    def make(*, client=LOOPBACK, base_url="http://127.0.0.1:8000", **env: str) -> TestClient:
         wiring = Wiring(settings_for(tmp_path / "data", **env))
         wirings.append(wiring)
-        return TestClient(create_app(wiring), client=client, follow_redirects=False)
+        return TestClient(create_app(wiring), base_url=base_url, client=client, follow_redirects=False)
 
     yield make
     for wiring in wirings:
@@ -69,6 +69,19 @@ def test_without_a_password_any_other_address_is_refused_with_what_to_set(make_c
     answer = make_client(client=ELSEWHERE).get(path, headers=HTML)
     assert answer.status_code == 403
     assert "set CV_ANALYTICS_DASHBOARD_PASSWORD" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("host", ["evil.example", "127.0.0.1.evil.example", "cv.example.dev"])
+def test_without_a_password_a_loopback_client_asking_for_another_host_name_is_refused(make_client, host):
+    """DNS rebinding: another site's page whose name now resolves to 127.0.0.1 sends that name in Host."""
+    client = make_client(base_url=f"http://{host}:8000")
+    answer = client.get("/dashboard", headers=HTML)
+    assert answer.status_code == 403 and "http://127.0.0.1:PORT" in answer.json()["detail"]
+
+
+@pytest.mark.parametrize("base_url", ["http://localhost:8000", "http://[::1]:8000", "http://127.0.0.2:8000"])
+def test_without_a_password_every_loopback_name_is_accepted(make_client, base_url):
+    assert make_client(base_url=base_url).get("/dashboard", headers=HTML).status_code == 200
 
 
 def test_without_a_password_the_api_key_still_opens_it_from_elsewhere(make_client):

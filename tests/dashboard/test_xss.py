@@ -37,7 +37,7 @@ def pages(week: str) -> list[str]:
 @pytest.fixture
 def client(demo_data):
     wiring = Wiring(settings_for(demo_data))
-    yield TestClient(create_app(wiring), client=("127.0.0.1", 40000))
+    yield TestClient(create_app(wiring), base_url="http://127.0.0.1:8000", client=("127.0.0.1", 40000))
     wiring.close()
 
 

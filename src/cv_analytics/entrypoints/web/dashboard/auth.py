@@ -103,12 +103,20 @@ def get_auth(request: Request) -> DashboardAuth:
     return auth
 
 
-def is_loopback(request: Request) -> bool:
-    host = request.client.host if request.client else ""
+def _loopback_name(host: str) -> bool:
+    if host == "localhost":
+        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def is_loopback(request: Request) -> bool:
+    """The client is on this machine, and asked for it by a loopback name: another site's page
+    rebinding its own name to 127.0.0.1 (DNS rebinding) sends its name in ``Host`` and is refused."""
+    client = request.client.host if request.client else ""
+    return _loopback_name(client) and _loopback_name(request.url.hostname or "")
 
 
 def password_matches(presented: str, configured: str) -> bool:
@@ -146,8 +154,9 @@ def require_visitor(request: Request) -> Visitor:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,
                 detail=(
-                    f"the dashboard answers only on loopback while no password is configured: set {PASSWORD_VARIABLE} "
-                    "on the server to log in from elsewhere (or send x-api-key)"
+                    "the dashboard answers only on loopback (open it as http://127.0.0.1:PORT or http://localhost:PORT) "
+                    f"while no password is configured: set {PASSWORD_VARIABLE} on the server to log in from elsewhere "
+                    "(or send x-api-key)"
                 ),
             )
         return Visitor(session, "loopback", False)

@@ -70,10 +70,11 @@ class Chart:
 
 
 def nice_ticks(maximum: float, most: int = 5) -> list[float]:
-    """0 and round steps (1, 2 or 5 × 10ⁿ) up to at least ``maximum``, at most ``most`` + 1 of them."""
+    """0 and whole round steps (1, 2 or 5 × 10ⁿ: every chart counts queries or milliseconds) up to at
+    least ``maximum``, at most ``most`` + 1 of them."""
     if maximum <= 0:
         return [0.0, 1.0]
-    raw = maximum / most
+    raw = max(maximum / most, 1.0)
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
     count = math.ceil(maximum / step - 1e-9)

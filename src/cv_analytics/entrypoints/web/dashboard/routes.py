@@ -25,6 +25,7 @@ from .auth import (
     PASSWORD_VARIABLE,
     SESSION_COOKIE,
     AuthDep,
+    DashboardAuth,
     Session,
     Visitor,
     VisitorDep,
@@ -32,7 +33,7 @@ from .auth import (
     password_matches,
     safe_next,
 )
-from .views import load_health_page, load_week_page, rendered_report_html, template_helpers
+from .views import load_health_page, load_week_page, rendered_report_html, template_helpers, week_index
 
 PACKAGE_DIR = pathlib.Path(__file__).parent
 templates = Jinja2Templates(
@@ -68,7 +69,7 @@ def _week_or_422(text: str) -> str:
 
 
 def _page(
-    request: Request, auth: Any, visitor: Visitor, template: str, context: dict[str, Any], *, status_code: int = 200
+    request: Request, auth: DashboardAuth, visitor: Visitor, template: str, context: dict[str, Any], *, status_code: int = 200
 ) -> HTMLResponse:
     """Render a page for ``visitor``; a browser without a session gets one, so its forms carry a CSRF token."""
     session = visitor.session
@@ -101,7 +102,7 @@ def _secured(response: Response, policy: str = PAGE_POLICY) -> Response:
     return response
 
 
-def _check_csrf(auth: Any, visitor: Visitor, token: str | None) -> None:
+def _check_csrf(auth: DashboardAuth, visitor: Visitor, token: str | None) -> None:
     if visitor.via == "api-key":
         return  # a header a browser never sends on another site's behalf
     if not auth.csrf_valid(visitor.session, token):
@@ -128,10 +129,10 @@ async def week_page(request: Request, wiring: WiringDep, visitor: VisitorDep, au
 
 @router.get("/api/weeks", summary="The week index: weeks with data, and the default week")
 async def weeks_json(wiring: WiringDep, visitor: VisitorDep) -> dict[str, Any]:
-    page = await run_in_threadpool(load_week_page, wiring, None)
+    weeks, default, reason = await run_in_threadpool(week_index, wiring)
     return {
-        "weeks": [{"week": w.week, "interactions": w.interactions} for w in page.weeks],
-        "default": {"week": page.report.week, "reason": page.reason},
+        "weeks": [{"week": w.week, "interactions": w.interactions} for w in weeks],
+        "default": {"week": default, "reason": reason},
     }
 
 
@@ -216,7 +217,7 @@ async def job_report(job_id: JobId, wiring: WiringDep, visitor: VisitorDep) -> R
 # -- login ------------------------------------------------------------------------------
 
 
-def _login_visitor(request: Request, auth: Any) -> Visitor:
+def _login_visitor(request: Request, auth: DashboardAuth) -> Visitor:
     return Visitor(auth.read_session(request), "anonymous", request.app.state.wiring.settings.dashboard_password is not None)
 
 

@@ -51,14 +51,18 @@ def weekly_report(wiring: Wiring, week: str) -> WeeklyReport:
     return build_report(wiring.insights, week, catalog=wiring.skills_catalog, clock=wiring.clock)
 
 
-def load_week_page(wiring: Wiring, requested: str | None) -> WeekPage:
-    now = (wiring.clock or SystemClock()).now()
-    wiring.store.sweep_orphans(wiring.settings.orphan_timeout_seconds)  # as `report` does before building
+def week_index(wiring: Wiring) -> tuple[list[WeekSummary], str, str]:
+    """The weeks with data (after the orphan sweep `report` makes first), the default week, and why it is."""
+    wiring.store.sweep_orphans(wiring.settings.orphan_timeout_seconds)
     weeks = wiring.store.weeks()
+    return weeks, *default_week(weeks, (wiring.clock or SystemClock()).now())
+
+
+def load_week_page(wiring: Wiring, requested: str | None) -> WeekPage:
+    weeks, week, reason = week_index(wiring)
     if requested:
         week, reason = str(IsoWeek.parse(requested)), "the week asked for"
-    else:
-        week, reason = default_week(weeks, now)
+    now = (wiring.clock or SystemClock()).now()
     report = build_report(wiring.insights, week, catalog=wiring.skills_catalog, clock=wiring.clock)
     iso = IsoWeek.parse(week)
     following = iso.next()
