@@ -144,3 +144,5 @@ def test_generate_report_now_queues_a_job_the_workers_run_and_ends_with_a_link_t
         page.screenshot(path=str(SCREENSHOTS / "dashboard-report-job.png"))
         page.click("#job-report")
         assert earlier in page.title() and f"{expected['volume']['queries']:,}" in page.content()
+        page.goto(f"{base}/dashboard/health")
+        assert f"{earlier}: succeeded" in page.locator("#report-jobs").inner_text()

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ....exceptions import CVAnalyticsError, JobNotFoundError
 from ....job_types import REPORT_JOB
-from ....jobs import TERMINAL_STATUSES, JobStatus
+from ....jobs import TERMINAL_STATUSES, Job, JobStatus
 from ....wiring import Wiring
 
 
@@ -25,6 +25,8 @@ class JobView:
     finished: bool
     #: the dashboard's page of the report the job rendered, once it succeeded
     report_link: str | None
+    #: seconds since the epoch
+    created_at: float
 
 
 def unavailable_reason(wiring: Wiring) -> str | None:
@@ -41,7 +43,7 @@ def submit_report(wiring: Wiring, week: str) -> str:
     return job.job_id
 
 
-def _report_job(wiring: Wiring, job_id: str):  # noqa: ANN202 - a Job or None
+def _report_job(wiring: Wiring, job_id: str) -> Job | None:
     try:
         job = wiring.job_service().get(job_id)
     except JobNotFoundError:
@@ -49,10 +51,19 @@ def _report_job(wiring: Wiring, job_id: str):  # noqa: ANN202 - a Job or None
     return job if job.type == REPORT_JOB else None
 
 
+def recent_report_jobs(wiring: Wiring, limit: int = 5) -> list[JobView]:
+    """The latest report jobs, newest first (none when the jobs service cannot open here)."""
+    if unavailable_reason(wiring) is not None:
+        return []
+    return [_view(job) for job in wiring.job_service().list(job_type=REPORT_JOB, limit=limit).jobs]
+
+
 def job_view(wiring: Wiring, job_id: str) -> JobView | None:
     job = _report_job(wiring, job_id)
-    if job is None:
-        return None
+    return None if job is None else _view(job)
+
+
+def _view(job: Job) -> JobView:
     succeeded = job.status is JobStatus.SUCCEEDED and bool(job.result and job.result.get("html"))
     return JobView(
         job_id=job.job_id,
@@ -63,6 +74,7 @@ def job_view(wiring: Wiring, job_id: str) -> JobView | None:
         error=job.error,
         finished=job.status in TERMINAL_STATUSES,
         report_link=f"/dashboard/jobs/{job.job_id}/report" if succeeded else None,
+        created_at=job.created_at,
     )
 
 

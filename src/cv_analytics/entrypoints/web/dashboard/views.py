@@ -21,6 +21,7 @@ from ....reporting.weeks import IsoWeek, last_complete_week
 from ....stores.models import WeekSummary
 from ....wiring import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, Wiring
 from .charts import Chart, Datum, horizontal_bars, vertical_bars
+from .jobs import JobView, recent_report_jobs
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,8 @@ class HealthPage:
     status: SystemStatus
     #: queues that could not be opened or read, with why
     unavailable: list[tuple[str, str]]
+    #: the latest ``analytics.report`` jobs, newest first
+    report_jobs: list[JobView]
 
 
 def load_health_page(wiring: Wiring) -> HealthPage:
@@ -179,7 +182,7 @@ def load_health_page(wiring: Wiring) -> HealthPage:
             continue
         queues.append(queue)
     status = collect_status(queues, wiring.store, spool=spool_status(wiring.settings.spool_dir))
-    return HealthPage(status, unavailable)
+    return HealthPage(status, unavailable, recent_report_jobs(wiring))
 
 
 def when(ms: int | float | None) -> str:
