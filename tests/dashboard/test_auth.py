@@ -169,7 +169,7 @@ def test_a_forged_or_tampered_session_cookie_is_no_session(make_client):
 
 def test_login_never_redirects_off_the_dashboard(make_client):
     client = make_client(CV_ANALYTICS_DASHBOARD_PASSWORD=PASSWORD)
-    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/elsewhere"):
+    for target in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/elsewhere", "/dashboard\r\nSet-Cookie: x=1"):
         token = csrf_of(client.get("/dashboard/login", headers=HTML).text)
         answer = client.post("/dashboard/login", data={"password": PASSWORD, "csrf_token": token, "next": target})
         assert answer.headers["location"] == "/dashboard", target

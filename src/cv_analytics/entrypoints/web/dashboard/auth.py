@@ -40,7 +40,7 @@ class Visitor:
     """Who is asking, and how they got in."""
 
     session: Session | None
-    #: ``login``, ``api-key`` or ``loopback``
+    #: ``login``, ``api-key``, ``loopback``, or ``anonymous`` (the login form)
     via: str
     password_configured: bool
 
@@ -96,7 +96,8 @@ class DashboardAuth:
         return isinstance(bound, str) and hmac.compare_digest(bound.encode(), session.session_id.encode())
 
 
-def get_auth(request: Request) -> DashboardAuth:
+async def get_auth(request: Request) -> DashboardAuth:
+    """The app's signer, made on first use (on the event loop: no two threads make two random secrets)."""
     auth = getattr(request.app.state, "dashboard_auth", None)
     if auth is None:
         auth = request.app.state.dashboard_auth = DashboardAuth(get_settings(request).session_secret)
@@ -125,19 +126,19 @@ def password_matches(presented: str, configured: str) -> bool:
 
 def safe_next(path: str | None) -> str:
     """Where to go after logging in: a dashboard path only (never another site: ``//evil``, ``/\\evil``)."""
-    if path and path.startswith("/dashboard") and not path.startswith(("//", "/\\")) and "\\" not in path:
+    if path and path.startswith("/dashboard") and "\\" not in path and path.isprintable() and " " not in path:
         return path
     return "/dashboard"
 
 
-def require_visitor(request: Request) -> Visitor:
+async def require_visitor(request: Request) -> Visitor:
     """Let in a valid API key, a logged-in session, or (no password configured) a loopback client.
 
     Otherwise: 401 for an API-style request (a bad ``x-api-key``, or not asking for HTML),
     a 303 to the login page for a browser, 403 off loopback when no password is configured.
     """
     settings = get_settings(request)
-    auth = get_auth(request)
+    auth = await get_auth(request)
     presented = request.headers.get(API_KEY_HEADER)
     password = settings.dashboard_password
     if presented is not None:
