@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
-from .conftest import OWNER, PASSWORD, SCREENSHOTS, report_json, run_cli, serving, settings_for
+from .conftest import API_KEY, OWNER, PASSWORD, SCREENSHOTS, report_json, run_cli, serving, settings_for
 
 pytestmark = pytest.mark.slow
 
@@ -146,3 +147,14 @@ def test_generate_report_now_queues_a_job_the_workers_run_and_ends_with_a_link_t
         assert earlier in page.title() and f"{expected['volume']['queries']:,}" in page.content()
         page.goto(f"{base}/dashboard/health")
         assert f"{earlier}: succeeded" in page.locator("#report-jobs").inner_text()
+
+
+def test_the_dashboard_json_is_the_cli_report_but_for_when_it_was_built(demo_data, demo_weeks):
+    with serving(settings_for(demo_data)) as base:
+        for week in demo_weeks:
+            served = httpx.get(f"{base}/dashboard/api/report", params={"week": week}, headers={"x-api-key": API_KEY}).json()
+            printed = report_json(demo_data, week)
+            assert {**served, "generatedAt": None} == {**printed, "generatedAt": None}
+        default = httpx.get(f"{base}/dashboard/api/weeks", headers={"x-api-key": API_KEY}).json()
+        assert default["default"] == {"week": demo_weeks[1], "reason": "the last complete week"}
+        assert [w["week"] for w in default["weeks"]] == list(demo_weeks)

@@ -33,7 +33,7 @@ from .auth import (
     password_matches,
     safe_next,
 )
-from .views import load_health_page, load_week_page, rendered_report_html, template_helpers, week_index
+from .views import load_health_page, load_week_page, rendered_report_html, template_helpers, week_index, weekly_report
 
 PACKAGE_DIR = pathlib.Path(__file__).parent
 templates = Jinja2Templates(
@@ -138,9 +138,8 @@ async def weeks_json(wiring: WiringDep, visitor: VisitorDep) -> dict[str, Any]:
 
 @router.get("/api/report", summary="The week's report as `cv-analytics report --format json` prints it")
 async def report_json(wiring: WiringDep, visitor: VisitorDep, week: WeekQuery = None) -> JSONResponse:
-    requested = _week_or_422(week) if week else None
-    page = await run_in_threadpool(load_week_page, wiring, requested)
-    return JSONResponse(page.report.to_json_dict())
+    report = await run_in_threadpool(weekly_report, wiring, _week_or_422(week) if week else None)
+    return JSONResponse(report.to_json_dict())
 
 
 @router.get("/reports/{week}", response_class=HTMLResponse, summary="The week's report, as the email shows it")

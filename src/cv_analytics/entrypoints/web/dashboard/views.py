@@ -46,9 +46,13 @@ def default_week(weeks: list[WeekSummary], now: float) -> tuple[str, str]:
     return latest, f"the latest week with data (the last complete week, {complete}, has none)"
 
 
-def weekly_report(wiring: Wiring, week: str) -> WeeklyReport:
-    """What ``cv-analytics report --week WEEK --format json`` builds: orphans swept first, the same builder."""
-    wiring.store.sweep_orphans(wiring.settings.orphan_timeout_seconds)
+def weekly_report(wiring: Wiring, week: str | None) -> WeeklyReport:
+    """What ``cv-analytics report --week WEEK --format json`` builds: orphans swept first, the same
+    builder; without a week, the default one (see :func:`default_week`)."""
+    if week is None:
+        _, week, _ = week_index(wiring)
+    else:
+        wiring.store.sweep_orphans(wiring.settings.orphan_timeout_seconds)
     return build_report(wiring.insights, week, catalog=wiring.skills_catalog, clock=wiring.clock)
 
 
@@ -79,7 +83,7 @@ def load_week_page(wiring: Wiring, requested: str | None) -> WeekPage:
 
 
 def rendered_report_html(wiring: Wiring, week: str) -> str:
-    return render(weekly_report(wiring, str(IsoWeek.parse(week)))).html
+    return render(weekly_report(wiring, week)).html
 
 
 # -- charts ---------------------------------------------------------------------------
