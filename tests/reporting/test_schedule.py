@@ -108,6 +108,14 @@ def test_weeks_parse_and_step_across_years():
             parse_week(bad)
 
 
+def test_weeks_outside_the_epoch_s_years_are_refused_and_every_week_prints_as_it_parses():
+    # found by schemathesis on the dashboard: 0001-W01 printed as "1-W01", and its previous week is no date
+    for bad in ("0001-W01", "1969-W52", "9999-W52", "\u0661\u0669\u0667\u0660-W01"):
+        with pytest.raises(ConfigurationError):
+            parse_week(bad)
+    assert parse_week("1970-W02") == "1970-W02" and str(IsoWeek(999, 1)) == "0999-W01"
+
+
 def _scheduler(clock: ManualClock, job, **kwargs) -> ReportScheduler:
     return ReportScheduler(CronSchedule(DEFAULT_SCHEDULE), job, clock, **kwargs)
 

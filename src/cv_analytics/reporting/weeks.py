@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from ..exceptions import ConfigurationError
 
-_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})")
+FIRST_YEAR, LAST_YEAR = 1970, 9998
 
 
 @dataclass(frozen=True, order=True)
@@ -25,6 +26,9 @@ class IsoWeek:
         if m is None:
             raise ConfigurationError(f"a week must look like 2026-W47 (ISO 8601 year and week), not {text!r}")
         year, number = int(m.group(1)), int(m.group(2))
+        if not FIRST_YEAR <= year <= LAST_YEAR:
+            # events carry ms since 1970; the week before or after must still be a date
+            raise ConfigurationError(f"{text!r}: the year must be between {FIRST_YEAR} and {LAST_YEAR}")
         try:
             dt.date.fromisocalendar(year, number, 1)
         except ValueError:
@@ -63,7 +67,7 @@ class IsoWeek:
         return IsoWeek.containing(self.monday + dt.timedelta(days=7))
 
     def __str__(self) -> str:
-        return f"{self.year}-W{self.number:02d}"
+        return f"{self.year:04d}-W{self.number:02d}"
 
 
 def _as_utc(when: dt.datetime | float) -> dt.datetime:

@@ -9,6 +9,7 @@ from .models import (
     ReportDelivery,
     StoreCounts,
     SweepResult,
+    WeekSummary,
 )
 
 __all__ = [
@@ -21,4 +22,5 @@ __all__ = [
     "Store",
     "StoreCounts",
     "SweepResult",
+    "WeekSummary",
 ]

@@ -38,6 +38,7 @@ from .models import (
     ReportDelivery,
     StoreCounts,
     SweepResult,
+    WeekSummary,
 )
 from .optimistic import apply_until_settled
 from .plan import NOTHING_STORED, CorrelationPlan, CorrelationState, Event, PendingSides, plan_record, plan_sweep
@@ -188,6 +189,14 @@ class Store(ABC):
     def get_pending(self, correlation_id: str) -> PendingSides:
         """The unexpired events waiting under ``correlation_id``."""
 
+    def weeks(self) -> list[WeekSummary]:
+        """The week index: every ISO week holding interactions, oldest first (backends override the fold)."""
+        by_week: dict[str, tuple[int, int]] = {}
+        for interaction in self.iter_interactions():
+            count, latest = by_week.get(interaction.week, (0, 0))
+            by_week[interaction.week] = (count + 1, max(latest, interaction.processed_at))
+        return [WeekSummary(week, count, latest) for week, (count, latest) in sorted(by_week.items())]
+
     # -- report deliveries (send-once) ---------------------------------------
 
     @abstractmethod
@@ -195,6 +204,10 @@ class Store(ABC):
 
     @abstractmethod
     def record_report_delivery(self, delivery: ReportDelivery) -> None: ...
+
+    @abstractmethod
+    def recent_report_deliveries(self, limit: int = 5) -> list[ReportDelivery]:
+        """The latest deliveries, newest first (the last sent report is the first)."""
 
     # -- maintenance ----------------------------------------------------------
 

@@ -116,6 +116,11 @@ class MemoryStore(Store):
         with self._lock:
             self._deliveries[(delivery.week, delivery.recipient)] = delivery
 
+    def recent_report_deliveries(self, limit: int = 5) -> list[ReportDelivery]:
+        with self._lock:
+            deliveries = list(self._deliveries.values())
+        return sorted(deliveries, key=lambda d: (d.sent_at, d.week), reverse=True)[:limit]
+
     # -- maintenance ----------------------------------------------------------
 
     def prune_interactions(self, before_ms: int) -> int:

@@ -201,3 +201,13 @@ class ReportDelivery:
     recipient: str
     channel: str
     sent_at: int
+
+
+@dataclass(frozen=True)
+class WeekSummary:
+    """One ISO week of the week index: how many interactions it holds, and when the last was written."""
+
+    week: str
+    interactions: int
+    #: ms since the epoch: the latest ``processed_at`` among them (the worker's last write into the week)
+    last_processed_at: int

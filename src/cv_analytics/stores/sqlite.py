@@ -15,7 +15,7 @@ from ..clock import Clock, now_ms
 from ..events import EventType, to_json
 from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
 from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store, decode_pending
-from .models import Interaction, InteractionStatus, ReportDelivery, StoreCounts
+from .models import Interaction, InteractionStatus, ReportDelivery, StoreCounts, WeekSummary
 from .plan import CorrelationPlan, CorrelationState, UnreadableHalf
 from .sqlite_report_tables import INSIGHTS_MIGRATION, PENDING_TERMS_MIGRATION, queue_for_terms
 
@@ -305,6 +305,17 @@ class SQLiteStore(Store):
                 "INSERT OR REPLACE INTO report_deliveries (week, recipient, channel, sent_at) VALUES (?, ?, ?, ?)",
                 (delivery.week, delivery.recipient, delivery.channel, delivery.sent_at),
             )
+
+    def recent_report_deliveries(self, limit: int = 5) -> list[ReportDelivery]:
+        rows = self._read(
+            "SELECT week, recipient, channel, sent_at FROM report_deliveries ORDER BY sent_at DESC, week DESC LIMIT ?",
+            (limit,),
+        )
+        return [ReportDelivery(*row) for row in rows]
+
+    def weeks(self) -> list[WeekSummary]:
+        rows = self._read("SELECT week, COUNT(*), MAX(processed_at) FROM interactions GROUP BY week ORDER BY week")
+        return [WeekSummary(*row) for row in rows]
 
     def purge_expired(self) -> int:
         with self._guard(), self._db.transaction() as conn:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Annotated
 
@@ -47,12 +48,26 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         + ", ".join(f"{status.value} {n}" for status, n in store.interactions.items())
         + f"); pending: {store.pending_queries} queries, {store.pending_responses} responses"
     )
+    for dead in report.dead_letters:
+        if dead.depth:
+            reasons = ", ".join(f"{reason} ({n})" for reason, n in dead.reasons)
+            out.print(f"{dead.dead_letter_queue}: {dead.depth} dead letter(s); reasons: {reasons}", markup=False)
+    if report.runs is not None:
+        last_write = report.runs.last_worker_write_ms
+        out.print(f"last worker write: {_when(last_write) if last_write else 'never'}")
+        if report.runs.reports:
+            last = report.runs.reports[0]
+            out.print(f"last report sent: {last.week} to {last.recipient} via {last.channel} on {_when(last.sent_at)}")
     spool = report.spool
     if spool is not None and spool.events:
         out.print(
             f"spool: {spool.events} event(s), {spool.bytes} bytes in {spool.segments} segment(s) not sent yet "
             f"(oldest {spool.oldest or '-'}): `cv-analytics spool replay` sends them now"
         )
+
+
+def _when(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def register(app: typer.Typer) -> None:

@@ -43,7 +43,7 @@ from ...boto.clients import MAX_ATTEMPTS, client_config, make_client
 from ...clock import Clock, now_ms
 from ...events import EventType, to_json
 from ..base import DEFAULT_PENDING_TTL_SECONDS, PendingSides, Store
-from ..models import Interaction, InteractionStatus, PendingEvent, ReportDelivery, StoreCounts
+from ..models import Interaction, InteractionStatus, PendingEvent, ReportDelivery, StoreCounts, WeekSummary
 from ..plan import CorrelationPlan, CorrelationState
 from .codec import (
     KEY,
@@ -328,6 +328,27 @@ class DynamoDBStore(Store):
                 "channel": {"S": delivery.channel}, "sentAt": {"N": str(delivery.sent_at)},
             },
         )  # fmt: skip
+
+    def recent_report_deliveries(self, limit: int = 5) -> list[ReportDelivery]:
+        """A scan of the reports table: one item per week and recipient, a few a year."""
+        deliveries = [
+            ReportDelivery(item["week"]["S"], item["recipient"]["S"], item["channel"]["S"], int(item["sentAt"]["N"]))
+            for item in self._requests.paginate("scan", TableName=self.reports_table)
+        ]
+        return sorted(deliveries, key=lambda d: (d.sent_at, d.week), reverse=True)[:limit]
+
+    def weeks(self) -> list[WeekSummary]:
+        """A projected scan of the interactions (operations and the dashboard's week picker, not the request path)."""
+        by_week: dict[str, tuple[int, int]] = {}
+        for item in self._requests.paginate(
+            "scan", TableName=self.interactions_table, ProjectionExpression="#week, processedAt",
+            ExpressionAttributeNames={"#week": "week"},
+        ):  # fmt: skip
+            week = item["week"]["S"]
+            count, latest = by_week.get(week, (0, 0))
+            processed = int(item["processedAt"]["N"]) if "processedAt" in item else 0
+            by_week[week] = (count + 1, max(latest, processed))
+        return [WeekSummary(week, count, latest) for week, (count, latest) in sorted(by_week.items())]
 
     # -- maintenance ------------------------------------------------------------
 
