@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import os
 import pathlib
+import tempfile
 import socket
 import subprocess
 import sys
@@ -32,7 +33,12 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-SCREENSHOTS = pathlib.Path(__file__).resolve().parents[2] / "docs" / "images"
+#: The README's screenshots are refreshed only when asked (CV_ANALYTICS_UPDATE_SCREENSHOT=1): a test run leaves the tree clean.
+SCREENSHOTS = (
+    pathlib.Path(__file__).resolve().parents[2] / "docs" / "images"
+    if os.environ.get("CV_ANALYTICS_UPDATE_SCREENSHOT") == "1"
+    else pathlib.Path(tempfile.mkdtemp(prefix="cv-analytics-dashboard-screenshots-"))
+)
 API_KEY = "dashboard-test-key"
 PASSWORD = "correct horse battery staple"
 SECRET = "dashboard-test-session-secret"
