@@ -23,6 +23,10 @@ DEFAULT_DATA_DIR = "cv-analytics-data"
 ANALYTICS_QUEUE = presets.ANALYTICS.name
 JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
+#: ``CV_ANALYTICS_RETRIEVAL``: how the assistant finds skills (the methods of ``assistant.open_retriever``;
+#: not imported from there, so reading settings does not load numpy and httpx).
+RETRIEVAL_VARIABLE = f"{PREFIX}RETRIEVAL"
+RETRIEVAL_METHODS = ("auto", "embedding", "bm25")
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -38,6 +42,15 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
+def _retrieval_method(env: Mapping[str, str]) -> str:
+    method = (env.get(RETRIEVAL_VARIABLE) or "auto").strip().lower()
+    if method not in RETRIEVAL_METHODS:
+        raise ConfigurationError(
+            f"{RETRIEVAL_VARIABLE} must be one of {', '.join(RETRIEVAL_METHODS)}, got {env[RETRIEVAL_VARIABLE]!r}"
+        )
+    return method
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
@@ -77,6 +90,9 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
+    #: extra is installed, else BM25), embedding, bm25
+    retrieval_method: str = "auto"
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -117,6 +133,7 @@ class Settings:
             llm_url=env.get(f"{PREFIX}LLM_URL") or None,
             llm_model=env.get(f"{PREFIX}LLM_MODEL") or None,
             llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
+            retrieval_method=_retrieval_method(env),
             env=env,
         )
 
