@@ -73,7 +73,7 @@ def test_the_cache_forgets_the_least_recently_used_and_size_zero_keeps_nothing(c
 
 def test_answers_from_many_threads_at_once_agree(catalog: SkillsCatalog, retriever: Retriever):
     assistant = Assistant(catalog, retriever, cache_size=4)
-    questions = ["Kafka?", "Redis?", "Terraform?", "Go?", "Zig?", "Python?"] * 5
+    questions = ["Kafka?", "Redis?", "Terraform?", "Zig?"] * 3  # each asked at once by several threads
     results: dict[int, str] = {}
     errors: list[BaseException] = []
 
@@ -89,7 +89,7 @@ def test_answers_from_many_threads_at_once_agree(catalog: SkillsCatalog, retriev
     for thread in threads:
         thread.join()
     assert errors == []
-    fresh = Assistant(catalog, retriever, cache_size=0)
+    fresh = Assistant(catalog, retriever)
     assert all(results[n] == fresh.answer(q).answer for n, q in enumerate(questions))
 
 

@@ -22,6 +22,7 @@ same thresholds (:mod:`.quality`) hold for either:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import pathlib
@@ -183,6 +184,7 @@ EMBEDDING_COSINE_LOW = 0.2
 EMBEDDING_COSINE_HIGH = 0.65
 
 _model_lock = threading.Lock()
+_encode_lock = threading.Lock()
 _model: Any = None
 
 
@@ -212,23 +214,30 @@ def _load_model() -> Any:
         return _model
 
 
+def _encode(texts: Sequence[str]) -> np.ndarray:
+    model = _load_model()
+    with _encode_lock:  # one encode at a time: the fast tokenizer is not re-entrant
+        vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _skill_matrix(texts: tuple[str, ...]) -> np.ndarray:
+    """The skills' vectors, computed once per catalog (by its texts) and process."""
+    return _encode(texts)
+
+
 class EmbeddingRetriever:
     """Semantic retrieval: sentence embeddings of the question against each skill's (computed once)."""
 
     method = "embedding"
 
     def __init__(self, catalog: SkillsCatalog) -> None:
+        _load_model()  # a missing model fails here, with the install hint, even when the vectors are cached
         self.skills = catalog.owner_skills
-        self._model = _load_model()
-        self._lock = threading.Lock()  # one encode at a time: the fast tokenizer is not re-entrant
         texts = [" ".join([s.name, *s.aliases]) for s in self.skills]
         texts += [f"{s.name}: {s.summary or ''} {'; '.join(s.projects)}".strip() for s in self.skills]
-        self._matrix = self._encode(texts)
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            vectors = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        self._matrix = _skill_matrix(tuple(texts))
 
     def _scores(self, query_vectors: np.ndarray) -> np.ndarray:
         n = len(self.skills)
@@ -243,7 +252,7 @@ class EmbeddingRetriever:
         if not texts:
             return []
         queries = [text[:MAX_QUERY_CHARS] for text in texts]
-        scores = self._scores(self._encode(queries))
+        scores = self._scores(_encode(queries))
         # a blank query embeds to something; it is about nothing
         return [_matches(self.skills, row, top_k) if q.strip() else [] for q, row in zip(queries, scores)]
 
