@@ -146,12 +146,14 @@ def test_an_llm_answers_with_its_structured_match_quality(catalog: SkillsCatalog
     ],
 )
 def test_an_llm_that_fails_or_replies_out_of_shape_leaves_the_composed_answer_uncached(
-    catalog: SkillsCatalog, bm25: Retriever, server: ChatServer, reply: Reply
+    catalog: SkillsCatalog, bm25: Retriever, server: ChatServer, reply: Reply, caplog: pytest.LogCaptureFixture
 ):
     server.respond = lambda body: reply
     with LLMClient(server.url, "m") as llm:
         assistant = Assistant(catalog, bm25, llm)
-        result = assistant.answer("Kafka experience?")
+        with caplog.at_level("WARNING", logger="cv_analytics.assistant.answers"):
+            result = assistant.answer("Kafka experience?")
+        assert "answered from the catalog" in caplog.text
         composed = Assistant(catalog, bm25).answer("Kafka experience?")
         assert (result.answer, result.match_quality, result.reasoning) == (
             composed.answer, composed.match_quality, composed.reasoning

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,6 +22,7 @@ MAX_ANSWERED_SKILLS = 3
 #: Longest answer text kept from an LLM.
 MAX_LLM_ANSWER_CHARS = 4_000
 _SPACES = re.compile(r"\s+")
+log = logging.getLogger(__name__)
 
 #: The structured answer asked of an LLM: the fields the existing producer's LLM gives.
 ANSWER_SCHEMA: dict[str, Any] = {
@@ -151,9 +153,13 @@ class Assistant:
         assert self.llm is not None
         try:
             reply = self.llm.chat(self._messages(question, matches), json_schema=ANSWER_SCHEMA)
-        except LLMError:
+        except LLMError as exc:
+            log.warning("answered from the catalog: %s", exc)
             return None
-        return _structured(reply)
+        written = _structured(reply)
+        if written is None:
+            log.warning("answered from the catalog: the LLM replied out of the schema (%.200s)", reply)
+        return written
 
     def _messages(self, question: str, matches: list[SkillMatch]) -> list[dict[str, str]]:
         profile = self.catalog.profile
