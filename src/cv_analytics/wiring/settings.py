@@ -23,6 +23,8 @@ DEFAULT_DATA_DIR = "cv-analytics-data"
 ANALYTICS_QUEUE = presets.ANALYTICS.name
 JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
+#: prometheus-client's multiprocess directory (the library reads it too, in the processes that write there)
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -38,6 +40,17 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
@@ -77,6 +90,12 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    #: whether the web app logs its own searches through the analytics client
+    #: (``CV_ANALYTICS_ANALYTICS_ENABLED=0`` switches it off: no client, no events; for the benchmark's baseline)
+    analytics_enabled: bool = True
+    #: where worker processes write their Prometheus metrics for ``/metrics`` to read
+    #: (``PROMETHEUS_MULTIPROC_DIR``, prometheus-client's own variable; ``serve`` sets it for its children)
+    metrics_dir: pathlib.Path | None = None
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -117,6 +136,8 @@ class Settings:
             llm_url=env.get(f"{PREFIX}LLM_URL") or None,
             llm_model=env.get(f"{PREFIX}LLM_MODEL") or None,
             llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
+            analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
+            metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,
             env=env,
         )
 
