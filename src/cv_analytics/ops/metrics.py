@@ -71,8 +71,9 @@ class QueueCollector:
     configure (the jobs queues on SQS without their URLs) is left out.
     """
 
-    def __init__(self, queues: Callable[[], Iterable[Callable[[], Queue]]]) -> None:
-        self._queues = queues
+    def __init__(self, names: Iterable[str], open_queue: Callable[[str], Queue]) -> None:
+        self._names = tuple(names)
+        self._open_queue = open_queue
 
     def collect(self) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
@@ -87,13 +88,14 @@ class QueueCollector:
             f"{PREFIX}dlq_messages", "Messages in the dead-letter queue of a queue.", labels=["queue"]
         )
         up = GaugeMetricFamily(f"{PREFIX}queue_up", "1 when the queue answered this scrape, else 0.", labels=["queue"])
-        for open_queue in self._queues():
+        for name in self._names:
             try:
-                queue = open_queue()
+                queue = self._open_queue(name)
             except ConfigurationError:
                 continue
             except Exception as exc:  # noqa: BLE001 - one queue's failure is its own figure, not the scrape's
-                log.warning("metrics: a queue could not be opened: %s", exc)
+                log.warning("metrics: queue %s could not be opened: %s", name, exc)
+                up.add_metric([name], 0)
                 continue
             for target, dead_letter_of in ((queue, None), (_dead_letter_queue(queue), queue.name)):
                 if target is None:

@@ -67,8 +67,7 @@ def app_metrics(
         ),
     )
     registry.register(ClientCollector(client_of))
-    queue_names = (ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE)
-    registry.register(QueueCollector(lambda: [lambda name=name: wiring.queue(name) for name in queue_names]))
+    registry.register(QueueCollector((ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE), wiring.queue))
     if worker_metrics_dir is not None:
         registry.register(_Guarded(MultiProcessCollector(None, path=str(worker_metrics_dir)), "the workers' metrics"))
     return metrics
