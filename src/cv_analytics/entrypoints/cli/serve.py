@@ -165,7 +165,7 @@ def _announce(server: Any, sock: socket.socket, generated_key: str | None, super
             return
         time.sleep(0.05)
     url = _url(sock)
-    typer.echo(f"cv-analytics serving on {url} (chat page; API docs at {url}docs, metrics at {url}metrics)")
+    typer.echo(f"cv-analytics serving on {url} (chat page; OpenAPI spec at {url}openapi.json, metrics at {url}metrics)")
     if generated_key is not None:
         typer.echo(f"API key for this session (x-api-key; set {PREFIX}API_KEYS to choose your own): {generated_key}")
     if supervisor is not None:

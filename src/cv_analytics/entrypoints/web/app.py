@@ -57,6 +57,9 @@ def create_app(
         version=package_version(),
         description="Analytics pipeline and async AI-jobs service for a CV chatbot.",
         lifespan=lifespan,
+        # the interactive docs load their scripts from a CDN, and the machine may be offline: the spec is at /openapi.json
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.wiring = wiring
     app.state.analytics = None

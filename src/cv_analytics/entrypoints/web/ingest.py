@@ -25,6 +25,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ...client.records import EVENT, prepare
+from ...events import MAX_TIMESTAMP_MS, MIN_TIMESTAMP_MS
 from ...exceptions import CVAnalyticsError, InvalidEventError
 from ...queues.base import MAX_BATCH_SIZE, UNAVAILABLE_ERROR_CODE, OutgoingMessage, SendOutcome
 from .deps import ApiKeyDep, WiringDep
@@ -34,25 +35,66 @@ router = APIRouter(tags=["ingestion"])
 #: Seconds a producer should wait before resending while the queue is unreachable.
 RETRY_AFTER_SECONDS = 5
 
-_EVENT_SCHEMA: dict[str, Any] = {
+_ID_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": 256}
+_COMMON_PROPERTIES: dict[str, Any] = {
+    "correlationId": {**_ID_SCHEMA, "description": "ties a query to its response"},
+    "requestId": {**_ID_SCHEMA, "description": "the older producer's name for correlationId"},
+    "timestamp": {
+        "type": "integer",
+        "minimum": MIN_TIMESTAMP_MS,
+        "exclusiveMaximum": MAX_TIMESTAMP_MS,
+        "description": "milliseconds since the epoch (2000 to 2100)",
+    },
+    "sessionId": _ID_SCHEMA,
+}
+_EITHER_ID = [{"required": ["correlationId"]}, {"required": ["requestId"]}]
+_QUERY_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "A query or response event in either contract shape (see contract/*.json).",
-    "required": ["eventType", "timestamp"],
+    "title": "QueryEvent",
+    "required": ["eventType", "timestamp", "query"],
+    "anyOf": _EITHER_ID,
     "properties": {
-        "eventType": {"type": "string", "enum": ["query", "response"]},
-        "correlationId": {"type": "string", "description": "or requestId in the older shape"},
-        "requestId": {"type": "string"},
-        "timestamp": {"type": "integer", "description": "milliseconds since the epoch"},
-        "sessionId": {"type": "string"},
+        "eventType": {"type": "string", "enum": ["query"]},
+        **_COMMON_PROPERTIES,
         "query": {"type": "string"},
+        "metadata": {
+            "type": "object",
+            "properties": {"userAgent": {"type": "string"}, "referer": {"type": "string"}},
+        },
+    },
+}
+_RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "ResponseEvent",
+    "required": ["eventType", "timestamp"],
+    "anyOf": _EITHER_ID,
+    "properties": {
+        "eventType": {"type": "string", "enum": ["response"]},
+        **_COMMON_PROPERTIES,
         "response": {"type": "string"},
-        "performance": {"type": "object"},
-        "metadata": {"type": "object"},
+        "performance": {
+            "type": "object",
+            "properties": {
+                "totalTime": {"type": "number", "minimum": 0},
+                "llmTime": {"type": "number", "minimum": 0},
+                "retrievalTime": {"type": "number", "minimum": 0},
+                "cacheHit": {"type": "boolean"},
+            },
+        },
+        "metadata": {
+            "type": "object",
+            "properties": {
+                "matchQuality": {"type": "number", "minimum": 0, "maximum": 1},
+                "sourcesUsed": {"type": "array", "items": {"type": "string"}},
+            },
+        },
         "matchType": {"type": "string", "enum": ["full", "partial", "none"]},
-        "matchScore": {"type": "number"},
+        "matchScore": {"type": "number", "minimum": 0, "maximum": 100},
         "reasoning": {"type": "string"},
     },
 }
+#: One event in either contract shape (see contract/*.json); texts are bounded by the 256 KiB event limit.
+_EVENT_SCHEMA: dict[str, Any] = {"oneOf": [_QUERY_SCHEMA, _RESPONSE_SCHEMA]}
 _RESULT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["index", "status"],
@@ -87,7 +129,7 @@ def _detail(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": _DETAIL_SCHEMA}}}
 
 
-_OPENAPI: dict[str, Any] = {
+_REQUEST_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "content": {
@@ -101,14 +143,17 @@ _OPENAPI: dict[str, Any] = {
             }
         },
     },
-    "responses": {
-        "202": _report("every event was enqueued (or was a duplicate of one already enqueued)"),
-        "207": _report("some events were enqueued; the others are reported by index"),
-        "400": _detail("the body is not a JSON event or a batch of up to 10"),
-        "401": _detail("missing or unknown API key"),
-        "413": _detail("the body is over the size limit"),
-        "422": _report("no event of the body was valid; each is reported by index"),
-        "503": _report("the queue is unreachable: resend after Retry-After seconds"),
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: _report("every event was enqueued (or was a duplicate of one already enqueued)"),
+    207: _report("some events were enqueued; the others are reported by index"),
+    400: _detail("the body is not a JSON event or a batch of up to 10"),
+    401: _detail("missing or unknown API key"),
+    413: _detail("the body is over the size limit"),
+    422: _report("no event of the body was valid; each is reported by index"),
+    503: {
+        **_report("the queue is unreachable: resend after Retry-After seconds"),
+        "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "string"}}},
     },
 }
 
@@ -139,7 +184,8 @@ def _items(raw: bytes) -> list[Any] | JSONResponse:
     "/v1/events",
     summary="Enqueue analytics events (one, or a batch of up to 10)",
     status_code=202,
-    openapi_extra=_OPENAPI,
+    responses=_RESPONSES,
+    openapi_extra=_REQUEST_BODY,
 )
 async def ingest_events(request: Request, wiring: WiringDep, _key: ApiKeyDep) -> JSONResponse:
     items = _items(await request.body())

@@ -46,10 +46,22 @@ class SearchRequest(_CamelModel):
 
     @field_validator("q")
     @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("the question is blank")
+    def _a_question(cls, value: str) -> str:
+        problem = question_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
+
+
+def question_problem(text: str) -> str | None:
+    """Why ``text`` cannot be asked (blank, or not Unicode text: a lone surrogate from a JSON escape), else None."""
+    if not text.strip():
+        return "the question is blank"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "the question is not valid Unicode text (a lone surrogate escape)"
+    return None
 
 
 class SkillMatchOut(_CamelModel):
@@ -174,11 +186,9 @@ async def search_get(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="The recruiter's question.")],
     x_session_id: SessionHeader = None,
 ) -> SearchAnswer:
-    if not q.strip():
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            detail=[{"loc": ["query", "q"], "msg": "the question is blank", "type": "value_error"}],
-        )
+    problem = question_problem(q)
+    if problem:
+        raise HTTPException(422, detail=[{"loc": ["query", "q"], "msg": problem, "type": "value_error"}])
     return await _answer(q, x_session_id, request, response, wiring)
 
 
