@@ -6,7 +6,18 @@ CLI, the Lambda handlers, the web app) build a :class:`Wiring` and hand plain
 objects down to the parts.
 """
 
-from .backends import Wiring, insights_for, load_skills_catalog, open_queue, open_queue_backend, open_sqs_backend, open_store, queue_config
+from .backends import (
+    Wiring,
+    insights_for,
+    load_skills_catalog,
+    open_llm_client,
+    open_queue,
+    open_queue_backend,
+    open_retriever_for,
+    open_sqs_backend,
+    open_store,
+    queue_config,
+)
 from .settings import (
     ANALYTICS_QUEUE,
     DEFAULT_DATA_DIR,
@@ -14,6 +25,8 @@ from .settings import (
     JOBS_RESPONSE_QUEUE,
     METRICS_DIR_VARIABLE,
     PREFIX,
+    RETRIEVAL_METHODS,
+    RETRIEVAL_VARIABLE,
     SQS_URL_VARIABLES,
     Settings,
 )
@@ -25,13 +38,17 @@ __all__ = [
     "JOBS_RESPONSE_QUEUE",
     "METRICS_DIR_VARIABLE",
     "PREFIX",
+    "RETRIEVAL_METHODS",
+    "RETRIEVAL_VARIABLE",
     "SQS_URL_VARIABLES",
     "Settings",
     "Wiring",
     "insights_for",
     "load_skills_catalog",
+    "open_llm_client",
     "open_queue",
     "open_queue_backend",
+    "open_retriever_for",
     "open_sqs_backend",
     "open_store",
     "queue_config",

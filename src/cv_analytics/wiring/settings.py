@@ -25,6 +25,10 @@ JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
 #: prometheus-client's multiprocess directory (the library reads it too, in the processes that write there)
 METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: ``CV_ANALYTICS_RETRIEVAL``: how the assistant finds skills (the methods of ``assistant.open_retriever``;
+#: not imported from there, so reading settings does not load numpy and httpx).
+RETRIEVAL_VARIABLE = f"{PREFIX}RETRIEVAL"
+RETRIEVAL_METHODS = ("auto", "embedding", "bm25")
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -51,6 +55,15 @@ def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def _retrieval_method(env: Mapping[str, str]) -> str:
+    method = (env.get(RETRIEVAL_VARIABLE) or "auto").strip().lower()
+    if method not in RETRIEVAL_METHODS:
+        raise ConfigurationError(
+            f"{RETRIEVAL_VARIABLE} must be one of {', '.join(RETRIEVAL_METHODS)}, got {env[RETRIEVAL_VARIABLE]!r}"
+        )
+    return method
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
@@ -96,6 +109,9 @@ class Settings:
     #: where worker processes write their Prometheus metrics for ``/metrics`` to read
     #: (``PROMETHEUS_MULTIPROC_DIR``, prometheus-client's own variable; ``serve`` sets it for its children)
     metrics_dir: pathlib.Path | None = None
+    #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
+    #: extra is installed, else BM25), embedding, bm25
+    retrieval_method: str = "auto"
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -138,6 +154,7 @@ class Settings:
             llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
             analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
             metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,
+            retrieval_method=_retrieval_method(env),
             env=env,
         )
 
