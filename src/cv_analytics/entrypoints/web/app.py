@@ -14,7 +14,7 @@ from ...client import AnalyticsClient
 from ...wiring import Wiring
 from ...wiring.client import open_client
 from ..version import package_version
-from . import chat, health, ingest, metrics, search
+from . import chat, errors, health, ingest, metrics, search
 from .limits import EVENTS_MAX_BODY_BYTES, BodyLimitMiddleware
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.wiring = wiring
+    errors.install(app)
     app.state.analytics = None
     app.state.metrics = metrics.app_metrics(wiring, lambda: app.state.analytics, worker_metrics_dir)
     app.add_middleware(BodyLimitMiddleware, limits={"/v1/events": EVENTS_MAX_BODY_BYTES})

@@ -54,14 +54,8 @@ class SearchRequest(_CamelModel):
 
 
 def question_problem(text: str) -> str | None:
-    """Why ``text`` cannot be asked (blank, or not Unicode text: a lone surrogate from a JSON escape), else None."""
-    if not text.strip():
-        return "the question is blank"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "the question is not valid Unicode text (a lone surrogate escape)"
-    return None
+    """Why ``text`` cannot be asked (it is blank), else None. (A lone surrogate escape is refused by pydantic.)"""
+    return "the question is blank" if not text.strip() else None
 
 
 class SkillMatchOut(_CamelModel):
@@ -168,6 +162,7 @@ SessionHeader = Annotated[
 ]
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body could not be read (not JSON text)"},
     503: {"description": "the assistant could not be built (the skills catalog is unreadable)"},
 }
 _HEADERS = {CORRELATION_HEADER: {"description": "the correlation id of the analytics events", "schema": {"type": "string"}}}
