@@ -44,5 +44,4 @@ def test_no_input_makes_a_server_error_and_every_answer_is_documented(live_serve
         def fuzz(case):
             case.call_and_validate(base_url=live_server, headers={"x-api-key": API_KEY}, excluded_checks=excluded)
 
-
         fuzz()
