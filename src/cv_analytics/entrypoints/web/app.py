@@ -40,7 +40,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if wiring.settings.analytics_enabled:
-            app.state.analytics = open_client(wiring.settings)
+            # opened off the main thread, so it does not claim SIGTERM: the server's graceful shutdown
+            # stops requests first, then this lifespan closes the client (the exit hook stays as a backstop)
+            app.state.analytics = await run_in_threadpool(open_client, wiring.settings)
         await run_in_threadpool(_build_assistant, wiring)
         try:
             yield
