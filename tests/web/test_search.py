@@ -18,14 +18,14 @@ BROWSER = {"user-agent": "Mozilla/5.0 (recruiter)", "referer": "https://cv.examp
 
 
 def _ask(client, method: str, question: str, session: str | None):
-    headers = {**BROWSER, **({"x-session-id": session} if session else {})}
+    headers = {**BROWSER, **({"x-session-id": session} if session is not None else {})}
     if method == "GET":
         return client.get("/api/search", params={"q": question}, headers=headers)
     return client.post("/api/search", json={"q": question}, headers=headers)
 
 
 @pytest.mark.parametrize("method", ["GET", "POST"])
-@pytest.mark.parametrize("session", ["session-42", None], ids=["with_session", "without_session"])
+@pytest.mark.parametrize("session", ["session-42", None, ""], ids=["with_session", "without_session", "empty_session"])
 def test_each_search_is_exactly_one_interaction_after_the_worker_drains(client, drain, wiring, method, session):
     questions = [QUESTION, "Do you know Kubernetes?", QUESTION]  # the third is a cache hit
     replies = [_ask(client, method, q, session) for q in questions]
@@ -42,7 +42,7 @@ def test_each_search_is_exactly_one_interaction_after_the_worker_drains(client, 
         interaction = interactions[body["correlationId"]]
         assert interaction.status is InteractionStatus.ANSWERED
         assert interaction.query == question and interaction.response == body["answer"]
-        assert interaction.session_id == session
+        assert interaction.session_id == (session or None)
         assert interaction.user_agent == BROWSER["user-agent"] and interaction.referer == BROWSER["referer"]
         assert interaction.match_quality == pytest.approx(body["matchScore"])
         assert interaction.sources_used == body["sources"][:5] == [m["skill"] for m in body["matches"]][:5]

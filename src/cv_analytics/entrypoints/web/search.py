@@ -132,6 +132,7 @@ async def _answer(question: str, session_id: str | None, request: Request, respo
     except Exception as exc:  # noqa: BLE001 - a broken catalog is the server's state, said as such, not a 500
         log.exception("the assistant could not be built")
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"the assistant is unavailable: {exc}") from exc
+    session_id = session_id or None  # an empty x-session-id is no session (an event's sessionId is never empty)
     correlation_id = _log_query(client, question, session_id, request)
     result = await run_in_threadpool(assistant.answer, question)
     total_ms = (time.perf_counter() - started) * 1000
