@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -102,10 +103,15 @@ def test_a_locked_queue_never_fails_a_search_and_nothing_is_lost(client, app, dr
     locker.execute("BEGIN EXCLUSIVE")  # the analytics queue takes no writes: the client retries, then spools
     try:
         replies = [_ask(client, "POST", f"{QUESTION} ({i})", "s-locked") for i in range(5)]
+        deadline = time.monotonic() + 60
+        while not (app.state.analytics.stats().retries or app.state.analytics.stats().spooled):
+            assert time.monotonic() < deadline, "the client never met the locked queue"
+            time.sleep(0.05)
+        assert _ask(client, "GET", QUESTION, "s-locked").status_code == 200  # while the client is in its backoff
     finally:
         locker.execute("ROLLBACK")
         locker.close()
     assert [r.status_code for r in replies] == [200] * 5
     drain()
-    assert len(list(wiring.store.iter_interactions())) == 5
+    assert len(list(wiring.store.iter_interactions())) == 6
     assert app.state.analytics.stats().dropped == 0
