@@ -14,14 +14,13 @@ Deterministic: the same description and catalog give the same result.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..skills import SkillsCatalog
 from .quality import FULL_MATCH
-from .retrieval import TECH_TERMS_PATH, Retriever, SkillMatch, tokens
+from .retrieval import Retriever, SkillMatch, tech_vocabulary, tokens
 
 #: Characters of a job description that are read.
 MAX_JOB_DESCRIPTION_CHARS = 50_000
@@ -50,15 +49,9 @@ class JobMatch:
         }
 
 
-@functools.cache
-def tech_vocabulary() -> SkillsCatalog:
-    """The packaged vocabulary of common technical skills (in the catalog's format)."""
-    return SkillsCatalog.load(TECH_TERMS_PATH)
-
-
 def fragments(text: str) -> list[str]:
-    """The lines and sentences of a description that say something (a content word at least)."""
-    parts = (p.strip() for p in _FRAGMENT_BREAK.split(text))
+    """The distinct lines and sentences of a description that say something (a content word at least)."""
+    parts = dict.fromkeys(p.strip() for p in _FRAGMENT_BREAK.split(text))
     return [p for p in parts if p and tokens(p)][:MAX_FRAGMENTS]
 
 

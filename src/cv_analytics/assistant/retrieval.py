@@ -22,6 +22,7 @@ same thresholds (:mod:`.quality`) hold for either:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import pathlib
@@ -117,7 +118,8 @@ class BM25Retriever:
         import bm25s
 
         self.skills = catalog.owner_skills
-        corpus = [tokens(skill_document(skill)) or [""] for skill in self.skills]
+        # an empty catalog gets one empty document: bm25s cannot index none, and it matches nothing
+        corpus = [tokens(skill_document(skill)) or [""] for skill in self.skills] or [[""]]
         index = bm25s.BM25(k1=k1, b=b, method="lucene")
         index.index(corpus, show_progress=False)
         self._vocabulary = sorted({t for doc in corpus for t in doc if t})
@@ -146,8 +148,8 @@ class BM25Retriever:
         """The normalised scores, and what breaks their ties: the query's terms in a skill's name, in its aliases,
         then the raw BM25 score ("aws" names AWS; CloudFormation only mentions it)."""
         query = list(dict.fromkeys(tokens(text[:MAX_QUERY_CHARS])))[:MAX_QUERY_TERMS]
-        scores = np.zeros(len(self.skills))
-        ties = np.zeros(len(self.skills))
+        scores = np.zeros(self._hit.shape[1])
+        ties = np.zeros(self._hit.shape[1])
         total = 0.0
         for term in query:
             row = self._row.get(term)
@@ -164,15 +166,22 @@ class BM25Retriever:
 
     def search(self, text: str, top_k: int = 5) -> list[SkillMatch]:
         scores, ties = self._score(text)
-        return _matches(self.skills, scores, top_k, tie_break=ties)
+        return _matches(self.skills, scores[: len(self.skills)], top_k, tie_break=ties[: len(self.skills)])
 
     def search_many(self, texts: Sequence[str], top_k: int = 5) -> list[list[SkillMatch]]:
         return [self.search(text, top_k) for text in texts]
 
 
+@functools.cache
+def tech_vocabulary() -> SkillsCatalog:
+    """The packaged vocabulary of common technical skills (``tech_terms.yaml``, in the catalog's format)."""
+    return SkillsCatalog.load(TECH_TERMS_PATH)
+
+
+@functools.cache
 def _technical_terms() -> frozenset[str]:
-    """The single-word terms of the packaged vocabulary of technical skills, as :func:`tokens` writes them."""
-    vocabulary = SkillsCatalog.load(TECH_TERMS_PATH)
+    """The terms of the packaged vocabulary of technical skills, as :func:`tokens` writes them."""
+    vocabulary = tech_vocabulary()
     return frozenset(t for skill in vocabulary.entries for name in (skill.name, *skill.aliases) for t in tokens(name))
 
 
@@ -183,6 +192,7 @@ EMBEDDING_COSINE_LOW = 0.2
 EMBEDDING_COSINE_HIGH = 0.65
 
 _model_lock = threading.Lock()
+_encode_lock = threading.Lock()
 _model: Any = None
 
 
@@ -208,8 +218,27 @@ def _load_model() -> Any:
                 raise ConfigurationError(
                     f"embedding retrieval needs the optional model package: {EMBEDDING_INSTALL_HINT} ({exc})"
                 ) from exc
+            import torch
+
+            # One intra-op thread: a question is a few tokens, and on a busy machine more threads only
+            # spin-wait for each other (measured on 2 shared cores: 193 CPU ms a question with torch's
+            # default of 2 threads, 15 ms with 1). Process-wide; nothing else here uses torch.
+            torch.set_num_threads(1)
             _model = SentenceTransformer(str(package.get_model_path()), device="cpu", local_files_only=True)
         return _model
+
+
+def _encode(texts: Sequence[str]) -> np.ndarray:
+    model = _load_model()
+    with _encode_lock:  # one encode at a time: the fast tokenizer is not re-entrant
+        vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _skill_matrix(texts: tuple[str, ...]) -> np.ndarray:
+    """The skills' vectors, computed once per catalog (by its texts) and process."""
+    return _encode(texts)
 
 
 class EmbeddingRetriever:
@@ -218,17 +247,11 @@ class EmbeddingRetriever:
     method = "embedding"
 
     def __init__(self, catalog: SkillsCatalog) -> None:
+        _load_model()  # a missing model fails here, with the install hint, even when the vectors are cached
         self.skills = catalog.owner_skills
-        self._model = _load_model()
-        self._lock = threading.Lock()  # one encode at a time: the fast tokenizer is not re-entrant
         texts = [" ".join([s.name, *s.aliases]) for s in self.skills]
         texts += [f"{s.name}: {s.summary or ''} {'; '.join(s.projects)}".strip() for s in self.skills]
-        self._matrix = self._encode(texts)
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            vectors = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        self._matrix = _skill_matrix(tuple(texts))
 
     def _scores(self, query_vectors: np.ndarray) -> np.ndarray:
         n = len(self.skills)
@@ -240,10 +263,12 @@ class EmbeddingRetriever:
         return self.search_many([text], top_k)[0]
 
     def search_many(self, texts: Sequence[str], top_k: int = 5) -> list[list[SkillMatch]]:
+        if not self.skills:
+            return [[] for _ in texts]
         if not texts:
             return []
         queries = [text[:MAX_QUERY_CHARS] for text in texts]
-        scores = self._scores(self._encode(queries))
+        scores = self._scores(_encode(queries))
         # a blank query embeds to something; it is about nothing
         return [_matches(self.skills, row, top_k) if q.strip() else [] for q, row in zip(queries, scores)]
 
