@@ -12,7 +12,9 @@ from cv_analytics.entrypoints.web import create_app
 from cv_analytics.stores.models import InteractionStatus
 from cv_analytics.wiring import Wiring
 
-from .conftest import web_settings
+from tests.assistant.chat_server import Reply, chat_server, completion
+
+from .conftest import drain_app, web_settings
 
 QUESTION = "What is your experience with TypeScript?"
 BROWSER = {"user-agent": "Mozilla/5.0 (recruiter)", "referer": "https://cv.example.dev/"}
@@ -117,3 +119,32 @@ def test_a_locked_queue_never_fails_a_search_and_nothing_is_lost(client, app, dr
     drain()
     assert len(list(wiring.store.iter_interactions())) == 6
     assert app.state.analytics.stats().dropped == 0
+
+
+def test_with_an_llm_configured_the_answer_and_its_time_come_from_it_and_an_outage_falls_back(tmp_path):
+    written = {
+        "answer": "Seven years of TypeScript, mostly Node.js services.",
+        "matchQuality": "full",
+        "confidence": 0.9,
+        "reasoning": "TypeScript is one of the CV's main skills",
+    }
+    with chat_server() as llm:
+        llm.respond = lambda _body: Reply(body=completion(written))
+        settings = web_settings(tmp_path / "data", CV_ANALYTICS_LLM_URL=llm.url, CV_ANALYTICS_LLM_MODEL="test-model")
+        with Wiring(settings) as wiring, TestClient(create_app(wiring)) as client:
+            body = _ask(client, "POST", QUESTION, "s-llm").json()
+            assert (body["answer"], body["matchQuality"], body["reasoning"]) == (
+                written["answer"], "full", written["reasoning"]
+            )
+            assert body["timings"]["llmMs"] > 0 and body["matches"][0]["skill"] == "TypeScript"
+            assert QUESTION in llm.requests[0]["body"]["messages"][-1]["content"]
+
+            llm.respond = lambda _body: Reply(status=503, body={"error": "overloaded"})
+            fallback = client.post("/api/search", json={"q": "Do you know Kubernetes?"})
+            assert fallback.status_code == 200 and "Kubernetes" in fallback.json()["answer"]  # composed from the catalog
+
+            drain_app(client.app, wiring)
+            interaction = wiring.store.get_interaction(body["correlationId"])
+            assert interaction.response == written["answer"]
+            assert interaction.llm_time == pytest.approx(body["timings"]["llmMs"])
+            assert len(list(wiring.store.iter_interactions())) == 2

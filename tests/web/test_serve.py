@@ -148,8 +148,14 @@ def test_serve_answers_runs_its_workers_and_sigterm_stops_everything(tmp_path, c
     assert "report scheduler not started" in output  # no delivery configured: said, not crash-looped
 
 
-def test_a_dead_worker_is_restarted(tmp_path):
-    with serve(tmp_path) as served:
+def test_a_dead_worker_is_restarted_and_a_misconfigured_one_is_not(tmp_path):
+    bad_schedule = {
+        "CV_ANALYTICS_REPORT_CHANNEL": "file",
+        "SENDER_EMAIL": "cv@example.com",
+        "RECIPIENT_EMAIL": "me@example.com",
+        "CV_ANALYTICS_REPORT_SCHEDULE": "every monday",  # the scheduler exits 2: restarting cannot help
+    }
+    with serve(tmp_path, **bad_schedule) as served:
         first = wait_for(lambda: served.child_running("worker", "--wait", "2"), what="the analytics worker")
         first.kill()
         second = wait_for(
@@ -158,6 +164,11 @@ def test_a_dead_worker_is_restarted(tmp_path):
         )
         assert second.is_running()
         assert any("analytics worker: exited with status -9; restarting" in line for line in served.lines)
+        wait_for(
+            lambda: any("report scheduler: exited with status 2" in line and "not restarted" in line for line in served.lines),
+            what="the scheduler given up",
+        )
+        assert served.child_running("scheduler") is None
 
 
 def test_kill_9_of_serve_takes_its_children_with_it(tmp_path):
