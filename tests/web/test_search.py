@@ -48,7 +48,8 @@ def test_each_search_is_exactly_one_interaction_after_the_worker_drains(client, 
         assert interaction.session_id == (session or None)
         assert interaction.user_agent == BROWSER["user-agent"] and interaction.referer == BROWSER["referer"]
         assert interaction.match_quality == pytest.approx(body["matchScore"])
-        assert interaction.sources_used == body["sources"][:5] == [m["skill"] for m in body["matches"]][:5]
+        assert interaction.sources_used == body["sources"][:5]
+        assert body["sources"] and set(body["sources"]) <= {m["skill"] for m in body["matches"]}
         assert interaction.cache_hit is body["cacheHit"]
         assert interaction.retrieval_time == pytest.approx(body["timings"]["retrievalMs"])
         assert interaction.total_time == pytest.approx(body["timings"]["totalMs"])
