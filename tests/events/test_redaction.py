@@ -56,7 +56,7 @@ def test_setting_is_off_by_default_and_named_in_errors() -> None:
     assert Settings.from_env({}).redact_pii is False
     assert Settings.from_env({"CV_ANALYTICS_REDACT_PII": "1"}).redact_pii is True
     with pytest.raises(Exception, match="CV_ANALYTICS_REDACT_PII"):
-        Settings.from_env({"CV_ANALYTICS_REDACT_PII": "maybe"})
+        Settings.from_env({"CV_ANALYTICS_REDACT_PII": "maybe"})  # named in the error
 
 
 @pytest.mark.parametrize("redact", [True, False])

@@ -23,6 +23,8 @@ DEFAULT_DATA_DIR = "cv-analytics-data"
 ANALYTICS_QUEUE = presets.ANALYTICS.name
 JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
+#: prometheus-client's multiprocess directory (the library reads it too, in the processes that write there)
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 #: ``CV_ANALYTICS_RETRIEVAL``: how the assistant finds skills (the methods of ``assistant.open_retriever``;
 #: not imported from there, so reading settings does not load numpy and httpx).
 RETRIEVAL_VARIABLE = f"{PREFIX}RETRIEVAL"
@@ -42,15 +44,6 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
-
-
-def _bool(env: Mapping[str, str], name: str) -> bool:
-    raw = (env.get(name) or "").strip().lower()
-    if raw in ("", "0", "false", "no", "off"):
-        return False
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigurationError(f"{name} must be 1/true/yes/on or 0/false/no/off, got {raw!r}")
 
 
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
@@ -73,6 +66,17 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
 
 
 def _retrieval_method(env: Mapping[str, str]) -> str:
@@ -139,6 +143,12 @@ class Settings:
     jobs_visibility_timeout_seconds: float | None = None
     #: the first retry of a failed job waits about this long, doubling per receive (``CV_ANALYTICS_JOBS_RETRY_BASE``)
     jobs_retry_base_seconds: float = 5.0
+    #: whether the web app logs its own searches through the analytics client
+    #: (``CV_ANALYTICS_ANALYTICS_ENABLED=0`` switches it off: no client, no events; for the benchmark's baseline)
+    analytics_enabled: bool = True
+    #: where worker processes write their Prometheus metrics for ``/metrics`` to read
+    #: (``PROMETHEUS_MULTIPROC_DIR``, prometheus-client's own variable; ``serve`` sets it for its children)
+    metrics_dir: pathlib.Path | None = None
     #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
     #: extra is installed, else BM25), embedding, bm25
     retrieval_method: str = "auto"
@@ -183,7 +193,7 @@ class Settings:
             alarms_file=_alarms_file(env, root),
             alarm_interval_seconds=_optional_float(env, f"{PREFIX}ALARM_INTERVAL"),
             log_format=_choice(env, f"{PREFIX}LOG_FORMAT", ("auto", "json", "text")),
-            redact_pii=_bool(env, f"{PREFIX}REDACT_PII"),
+            redact_pii=_flag(env, f"{PREFIX}REDACT_PII", False),
             api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),
             dashboard_password=env.get(f"{PREFIX}DASHBOARD_PASSWORD") or None,
             session_secret=env.get(f"{PREFIX}SESSION_SECRET") or None,
@@ -193,6 +203,8 @@ class Settings:
             jobs_store_url=jobs_store_url,
             jobs_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_VISIBILITY_TIMEOUT"),
             jobs_retry_base_seconds=_float(env, f"{PREFIX}JOBS_RETRY_BASE", 5.0),
+            analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
+            metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,
             retrieval_method=_retrieval_method(env),
             env=env,
         )

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import aws, demo, dlq, environment, jobs, pipeline, report, retention, spool, status
+from . import aws, demo, dlq, environment, jobs, pipeline, report, retention, serve, spool, status
 from ..log_setup import configure_logging
 from ..version import package_version
 from .commands import FLAG, new_typer
@@ -64,6 +64,7 @@ def _mount() -> None:
     spool.register(app)
     retention.register(app)
     jobs.register(app)
+    serve.register(app)
 
 
 _mount()
