@@ -99,8 +99,10 @@ def _as_http_errors() -> Iterator[None]:
     except JobInputError as exc:
         errors = [{**error, "loc": ["body", *error["loc"]]} for error in exc.errors]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=errors) from exc
-    except (InvalidCursorError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    except InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[_field_error(("query", "cursor"), exc)]) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[_field_error(("body",), exc)]) from exc
     except JobNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (IdempotencyConflictError, JobFinishedError) as exc:
@@ -109,6 +111,11 @@ def _as_http_errors() -> Iterator[None]:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"jobs service unavailable: {exc}", headers={"Retry-After": "5"}
         ) from exc
+
+
+def _field_error(loc: tuple[str, ...], exc: Exception) -> dict[str, Any]:
+    """One entry of a 422's ``detail``, shaped as FastAPI's own (``HTTPValidationError``)."""
+    return {"loc": list(loc), "msg": str(exc), "type": "value_error"}
 
 
 def _view(job: Job) -> JobView:
@@ -172,8 +179,9 @@ async def submit_job(
 ) -> JobView:
     submission = _submission(await request.body())
     with _as_http_errors():
+        service = _service(wiring)
         job, created = await asyncio.to_thread(
-            _service(wiring).submit, submission.type, submission.input, idempotency_key=idempotency_key
+            service.submit, submission.type, submission.input, idempotency_key=idempotency_key
         )
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/jobs/{job.job_id}"
@@ -200,9 +208,9 @@ async def get_job(
     ] = None,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
 ) -> Response:
-    service = _service(wiring)
     known = _tags(if_none_match)
     with _as_http_errors():
+        service = _service(wiring)
         if wait:
             job = await service.wait_async(job_id, wait, known_etag=next(iter(known)) if len(known) == 1 else None)
         else:
