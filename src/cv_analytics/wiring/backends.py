@@ -209,6 +209,8 @@ class Wiring:
         self._job_store: JobStore | None = None
         self._job_registry: JobRegistry | None = None
         self._job_service: JobService | None = None
+        #: the web app's first requests arrive together, on threads: one job store and service for all
+        self._jobs_lock = threading.RLock()
         self._retriever: Retriever | None = None
         self._llm_client: LLMClient | None = None
         self._assistant: Assistant | None = None
@@ -250,28 +252,34 @@ class Wiring:
 
     @property
     def job_store(self) -> JobStore:
-        if self._job_store is None:
-            self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
-        return self._job_store
+        with self._jobs_lock:
+            if self._job_store is None:
+                self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
+            return self._job_store
 
     @property
     def job_registry(self) -> JobRegistry:
         """The built-in job types (:mod:`cv_analytics.job_types`) over this wiring's catalog, store and assistant."""
-        if self._job_registry is None:
-            from .jobs import builtin_registry
+        with self._jobs_lock:
+            if self._job_registry is None:
+                from .jobs import builtin_registry
 
-            self._job_registry = builtin_registry(self)
-        return self._job_registry
+                self._job_registry = builtin_registry(self)
+            return self._job_registry
 
     def job_service(self) -> JobService:
         """The one :class:`~cv_analytics.jobs.JobService` of this wiring (its waiters share one watch)."""
-        if self._job_service is None:
-            from ..jobs import JobService
+        with self._jobs_lock:
+            if self._job_service is None:
+                from ..jobs import JobService
 
-            self._job_service = JobService(
-                self.job_store, self.queue(JOBS_REQUEST_QUEUE), self.job_registry, **({"clock": self.clock} if self.clock else {})
-            )
-        return self._job_service
+                self._job_service = JobService(
+                    self.job_store,
+                    self.queue(JOBS_REQUEST_QUEUE),
+                    self.job_registry,
+                    **({"clock": self.clock} if self.clock else {}),
+                )
+            return self._job_service
 
     @property
     def retriever(self) -> Retriever:
