@@ -6,11 +6,12 @@ CLI, the Lambda handlers, the web app) build a :class:`Wiring` and hand plain
 objects down to the parts.
 """
 
-from .jobs import job_worker, open_job_store, result_processor
+from .jobs import job_worker, result_processor
 from .backends import (
     Wiring,
     insights_for,
     load_skills_catalog,
+    open_job_store,
     open_llm_client,
     open_queue,
     open_queue_backend,
