@@ -10,7 +10,7 @@ to the dead-letter queue with its reason on its first receive.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..clock import Clock, SystemClock
@@ -100,8 +100,14 @@ class ResultProcessor:
     def stop(self) -> None:
         self.consumer.stop()
 
-    def run(self, *, drain: bool = False) -> ResultProcessorStats:
-        self.consumer.run(drain=drain)
+    def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> ResultProcessorStats:
+        """Consume until stopped (or, with ``drain``, until the queue is empty); ``on_batch`` also sees each batch."""
+        if on_batch is not None:
+            self.consumer.on_batch = lambda result: (self.stats.add(result), on_batch(result))
+        try:
+            self.consumer.run(drain=drain)
+        finally:
+            self.consumer.on_batch = self.stats.add
         return self.stats
 
     def run_once(self, *, wait_seconds: float | None = None) -> BatchResult:

@@ -34,7 +34,7 @@ import os
 import random
 import socket
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -479,8 +479,14 @@ class JobWorker:
         """Finish the job in hand (and its batch), then return from :meth:`run`."""
         self.consumer.stop()
 
-    def run(self, *, drain: bool = False) -> JobWorkerStats:
-        self.consumer.run(drain=drain)
+    def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> JobWorkerStats:
+        """Consume until stopped (or, with ``drain``, until the queue is empty); ``on_batch`` also sees each batch."""
+        if on_batch is not None:
+            self.consumer.on_batch = lambda result: (self.stats.add(result), on_batch(result))
+        try:
+            self.consumer.run(drain=drain)
+        finally:
+            self.consumer.on_batch = self.stats.add
         return self.stats
 
     def run_once(self, *, wait_seconds: float | None = None) -> BatchResult:

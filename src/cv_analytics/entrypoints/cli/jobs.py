@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ...jobs import Job, JobInputError, JobStatus
-from ...wiring import job_worker, result_processor
+from ...wiring import JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, job_worker, result_processor
 from . import environment
 from .commands import FLAG, command, new_typer
 from .errors import USAGE_EXIT_CODE, CommandError
@@ -158,7 +158,7 @@ def worker(
     with environment.jobs_wiring() as wiring:
         run = job_worker(wiring, wait_seconds=wait)
         _stop_on_signals(run.stop)
-        stats = run.run(drain=drain)
+        stats = run.run(drain=drain, on_batch=environment.batch_metrics(JOBS_REQUEST_QUEUE, run.consumer.clock))
     _say(
         f"handled {stats.messages} request(s): {stats.succeeded} succeeded, {stats.failed} failed or dead, "
         f"{stats.cancelled} cancelled, {stats.retried} to retry, {stats.duplicates} duplicate"
@@ -174,7 +174,7 @@ def results(
     with environment.jobs_wiring() as wiring:
         run = result_processor(wiring, wait_seconds=wait)
         _stop_on_signals(run.stop)
-        stats = run.run(drain=drain)
+        stats = run.run(drain=drain, on_batch=environment.batch_metrics(JOBS_RESPONSE_QUEUE, run.consumer.clock))
     _say(
         f"applied {stats.applied} result(s), ignored {stats.ignored} duplicate or late, "
         f"dead-lettered {stats.dead_lettered}"

@@ -44,15 +44,26 @@ def prune(
         result = prune_store(store, clock=SystemClock(), retention_days=days)
     finally:
         store.close()
+    jobs = _prune_jobs()
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        typer.echo(json.dumps({**result.to_json(), "expiredJobs": jobs}, indent=2))
         return
     cutoff = dt.datetime.fromtimestamp(result.interactions_before_ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     typer.echo(
         f"removed {result.expired_pending_events} expired pending event(s) and "
-        f"{result.interactions} interaction(s) from before {cutoff} ({days:g} days kept)",
+        f"{result.interactions} interaction(s) from before {cutoff} ({days:g} days kept); "
+        f"{jobs} finished job(s) past their TTL",
         err=True,
     )
+
+
+def _prune_jobs() -> int:
+    """Finished jobs past their 14 days (and expired idempotency keys), where there is a job store."""
+    path = environment.sqlite_file(environment.settings().jobs_store_url)
+    if path is not None and not path.exists():
+        return 0  # no job was ever submitted here
+    with environment.jobs_wiring(read_only=True) as wiring:
+        return int(wiring.job_store.purge_expired())
 
 
 def register(app: typer.Typer) -> None:
