@@ -45,3 +45,17 @@ def moto_reset(moto_endpoint: str) -> Iterator[str]:
     reset_moto(moto_endpoint)
     yield moto_endpoint
     reset_moto(moto_endpoint)
+
+
+@pytest.fixture(scope="session")
+def shared_chromium():
+    """One headless Debian chromium per test process, for every browser test: Playwright's sync API
+    allows one instance per thread, so the web and dashboard suites share this one."""
+    from tests.web.browser import CHROMIUM, CHROMIUM_MISSING, chromium
+
+    if not CHROMIUM.exists():
+        pytest.skip(CHROMIUM_MISSING)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright, chromium(playwright) as browser:
+        yield browser

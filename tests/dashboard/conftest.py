@@ -28,11 +28,6 @@ from cv_analytics.entrypoints.web import create_app
 from cv_analytics.reporting.weeks import IsoWeek, last_complete_week
 from cv_analytics.wiring import Settings, Wiring
 
-CHROMIUM = pathlib.Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]  # fmt: skip
 #: The README's screenshots are refreshed only when asked (CV_ANALYTICS_UPDATE_SCREENSHOT=1): a test run leaves the tree clean.
 SCREENSHOTS = (
     pathlib.Path(__file__).resolve().parents[2] / "docs" / "images"
@@ -159,16 +154,9 @@ def serving(settings: Settings) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (no browser download)."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make test` installs Debian's chromium (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+def browser(shared_chromium: Any) -> Any:
+    """Debian's Chromium driven by Playwright (no browser download), shared with the web suite (tests/conftest.py)."""
+    return shared_chromium
 
 
 @pytest.fixture

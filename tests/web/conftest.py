@@ -17,7 +17,7 @@ from cv_analytics.entrypoints.web import create_app
 from cv_analytics.processor import Worker
 from cv_analytics.wiring import Settings, Wiring
 
-from .browser import CHROMIUM, CHROMIUM_MISSING, chromium, running_server
+from .browser import running_server
 
 API_KEY = "test-key-0123456789"
 
@@ -84,11 +84,6 @@ def live_server(app: FastAPI) -> Iterator[str]:
 
 
 @pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless Debian chromium through Playwright; skipped, saying why, when it is not installed."""
-    if not CHROMIUM.exists():
-        pytest.skip(CHROMIUM_MISSING)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright, chromium(playwright) as launched:
-        yield launched
+def browser(shared_chromium: Any) -> Any:
+    """Headless Debian chromium through Playwright (tests/conftest.py); skipped, saying why, when it is not installed."""
+    return shared_chromium
