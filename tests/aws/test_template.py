@@ -487,12 +487,16 @@ def test_the_job_worker_consumes_requests_sends_results_and_updates_jobs_only(te
     assert sorted(map(json.dumps, grants["sqs:SendMessage"])) == sorted(
         map(json.dumps, [_get_att("JobRequestDeadLetterQueue", "Arn"), responses])
     )
-    assert set(a for a in grants if a.startswith("dynamodb:")) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    assert grants["dynamodb:UpdateItem"] == [_get_att("JobsTable", "Arn")]
+    jobs_table = _get_att("JobsTable", "Arn")
+    assert [a for a, on in grants.items() if jobs_table in on] == ["dynamodb:GetItem", "dynamodb:PutItem"]
     assert grants["logs:PutLogEvents"] == [_get_att("JobWorkerLogGroup", "Arn")]
+    # the analytics.report job type sweeps the pending events and reads the week's interactions
+    assert _get_att("EventsTable", "Arn") in grants["dynamodb:Scan"]
+    assert _sub("${InteractionsTable.Arn}/index/week-index") in grants["dynamodb:Query"]
     granted_on = _granted_on(grants)
-    for other in ("AnalyticsQueue", "EventsTable", "InteractionsTable", "ReportsTable"):
+    for other in ("AnalyticsQueue", "AnalyticsDeadLetterQueue", "ReportsTable"):
         assert _get_att(other, "Arn") not in granted_on, other
+    assert not [a for a in grants if a.startswith("ses:")]
 
 
 def test_the_job_results_processor_consumes_results_and_updates_jobs_only(template: dict[str, Any]) -> None:
@@ -501,8 +505,8 @@ def test_the_job_results_processor_consumes_results_and_updates_jobs_only(templa
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
         assert grants[action] == [responses], action
     assert grants["sqs:SendMessage"] == [_get_att("JobResponseDeadLetterQueue", "Arn")]
-    assert set(a for a in grants if a.startswith("dynamodb:")) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
-    assert grants["dynamodb:UpdateItem"] == [_get_att("JobsTable", "Arn")]
+    assert set(a for a in grants if a.startswith("dynamodb:")) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert grants["dynamodb:PutItem"] == [_get_att("JobsTable", "Arn")]
     assert grants["logs:PutLogEvents"] == [_get_att("JobResultsLogGroup", "Arn")]
     assert _get_att("JobRequestQueue", "Arn") not in _granted_on(grants)
 
@@ -510,11 +514,11 @@ def test_the_job_results_processor_consumes_results_and_updates_jobs_only(templa
 def test_the_http_api_submits_reads_and_lists_jobs_but_consumes_no_queue(template: dict[str, Any]) -> None:
     grants = _grants(template, "HttpApiRole")
     assert grants["dynamodb:Query"][: len(_jobs_table_and_indexes())] == _jobs_table_and_indexes()
-    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"):
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"):
         assert _get_att("JobsTable", "Arn") in grants[action], action
     assert _get_att("JobRequestQueue", "Arn") in grants["sqs:SendMessage"]
     assert _get_att("JobResponseQueue", "Arn") not in _granted_on(grants)
-    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:DeleteItem", "dynamodb:Scan"):
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:Scan", "dynamodb:UpdateItem"):
         assert action not in grants, action
     assert not [a for a in grants if a.startswith("ses:")]
     # readiness and the dashboard read interactions; nothing writes them from here
