@@ -34,9 +34,8 @@ def _lambda_requirements_declared() -> list[Requirement]:
     return [Requirement(line) for line in (*project["dependencies"], *project["optional-dependencies"]["aws"])]
 
 
-@pytest.fixture
-def current_metadata(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """cv-analytics' metadata as this checkout's pyproject.toml declares it, found first on sys.path.
+def _write_current_metadata(directory: pathlib.Path) -> None:
+    """cv-analytics' metadata as this checkout's pyproject.toml declares it, as a dist-info in ``directory``.
 
     The installed (editable) metadata is as old as the last ``pip install -e .``;
     the packager must be judged against the declarations it will be built from.
@@ -51,9 +50,15 @@ def current_metadata(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) ->
             marker = f"({requirement.marker}) and " if requirement.marker else ""
             requirement.marker = None
             lines.append(f'Requires-Dist: {requirement}; {marker}extra == "{extra}"')
-    info = tmp_path / "cv_analytics-0.dist-info"
+    info = directory / "cv_analytics-0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def current_metadata(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This checkout's declarations found first on sys.path (see :func:`_write_current_metadata`)."""
+    _write_current_metadata(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
 
 
@@ -86,13 +91,17 @@ def test_pins_are_the_versions_installed_here_and_leave_our_own_package_out() ->
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
-    """The zip `cv-analytics aws package` builds."""
+    """The zip `cv-analytics aws package` builds from this checkout's declared dependencies."""
     out = tmp_path_factory.mktemp("package") / "lambda.zip"
-    result = CliRunner().invoke(aws_app, ["package", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(out)
-    assert "CodeKey=cv-analytics/lambda-" in result.stderr
-    yield out
+    metadata = tmp_path_factory.mktemp("metadata")
+    _write_current_metadata(metadata)
+    with pytest.MonkeyPatch.context() as patch:  # for this module's builds (the second one too)
+        patch.syspath_prepend(str(metadata))
+        result = CliRunner().invoke(aws_app, ["package", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == str(out)
+        assert "CodeKey=cv-analytics/lambda-" in result.stderr
+        yield out
 
 
 @pytest.fixture(scope="module")
