@@ -112,6 +112,15 @@ def test_concurrent_claims_let_one_worker_win(store):
     assert store.get("j1").attempts == 1
 
 
+def test_a_job_whose_result_is_on_its_way_is_not_claimed_again(store, clock):
+    store.create("j1", "t", {})
+    store.claim("j1", "w1", 30)
+    store.mark_reported("j1", "w1", JobStatus.SUCCEEDED)
+    clock.advance(60)  # even once the lease is over
+    assert store.claim("j1", "w2", 30).outcome is ClaimOutcome.FINISHED
+    assert store.finish("j1", JobStatus.SUCCEEDED, result={}).job.reported_status is None
+
+
 def test_release_puts_a_failed_attempt_back_in_the_queue(store):
     store.create("j1", "t", {})
     store.claim("j1", "w1", 30)
