@@ -154,9 +154,17 @@ def jobs(aws: Deployment) -> Iterator[JobsDeployment]:
     handlers.reset()
 
 
-def _submit(jobs: JobsDeployment, value: str = "hello", job_type: str = "test.echo", **options: Any) -> HttpAnswer:
-    job_input = {"value": value} if job_type == "test.echo" else options.pop("job_input")
-    return jobs.http("POST", "/jobs", body={"type": job_type, "input": job_input}, **options)
+def _submit(
+    jobs: JobsDeployment,
+    value: str = "hello",
+    *,
+    job_type: str = "test.echo",
+    job_input: dict[str, Any] | None = None,
+    **options: Any,
+) -> HttpAnswer:
+    """``POST /jobs``: a test.echo job of ``value``, or ``job_type`` with ``job_input``."""
+    body = {"type": job_type, "input": {"value": value} if job_input is None else job_input}
+    return jobs.http("POST", "/jobs", body=body, **options)
 
 
 def _poll_until(mapping: EventSourceMapping, handler: Any, *, timeout: float = 10.0) -> Any:
@@ -206,6 +214,17 @@ def test_the_http_api_refuses_requests_without_a_known_key_and_bad_input_by_name
     assert jobs.http("POST", "/jobs", body="{not json").status == 422
     assert jobs.http("GET", f"/jobs/{uuid.uuid4()}").status == 404
     assert jobs.http("GET", "/healthz", api_key=None).json() == {"status": "ok"}  # $default: the rest of the app
+
+
+def test_a_warm_container_answers_with_one_app_over_one_wiring(jobs: JobsDeployment) -> None:
+    first = _submit(jobs, "one")
+    state = warm.http_api_state()
+    store = state.wiring.job_store
+    second = jobs.http("GET", first.headers["location"])
+
+    assert second.status == 200
+    assert warm.http_api_state() is state and state.wiring.job_store is store  # nothing closed in between
+    assert state.invocations == 2
 
 
 def test_an_idempotency_key_replays_the_first_job_and_refuses_another_body(jobs: JobsDeployment) -> None:

@@ -2,7 +2,9 @@
 
 The same FastAPI app as ``cv-analytics serve`` (:func:`~cv_analytics.entrypoints.web.app.create_app`),
 made once per container over one wiring and adapted to API Gateway's
-events (payload format 2.0, and 1.0 or an ALB's alike) by mangum.
+events (payload format 2.0, and 1.0 or an ALB's alike) by mangum. The app's
+lifespan is not run on Lambda (mangum would run it around every invocation):
+what the app needs is made on first use, through the wiring.
 """
 
 from __future__ import annotations
