@@ -368,6 +368,36 @@ def test_a_worker_with_too_little_time_left_starts_no_job_and_gives_the_batch_ba
     assert {jobs.http("GET", f"/jobs/{i}").json()["status"] for i in ids} == {"succeeded"}
 
 
+def test_an_outage_while_the_worker_runs_loses_nothing_and_dead_letters_nothing(jobs: JobsDeployment) -> None:
+    from tests.aws_backends.moto_envs import TcpProxy
+
+    ids = [_submit(jobs, f"through an outage {i}").json()["jobId"] for i in range(3)]
+    proxy = TcpProxy(jobs.aws.endpoint)
+    try:
+        jobs.env["AWS_ENDPOINT_URL"] = proxy.url  # the functions reach AWS through a link that can be cut
+        jobs.configure()
+        register_types(warm.job_worker_state().wiring.job_registry)  # a warm container
+        messages = jobs.requests.receive()
+        with proxy.down():
+            cut = jobs.requests.deliver(messages, jobs.worker)
+
+        assert sorted(cut.failed) == sorted(m["MessageId"] for m in messages)  # all retried, none lost
+        assert jobs.aws.queue_counts(jobs.request_dlq_url) == (0, 0)
+        # the visibility timeout passes (Lambda leaves an outage's messages to it)
+        for message in messages:
+            jobs.aws.sqs.change_message_visibility(
+                QueueUrl=jobs.request_queue_url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
+        jobs.requests.drain(jobs.worker)
+        jobs.responses.drain(jobs.results)
+        for job_id in ids:
+            job = jobs.http("GET", f"/jobs/{job_id}").json()
+            assert (job["status"], job["attempts"]) == ("succeeded", 1), job  # the cut claim never counted
+    finally:
+        handlers.reset()
+        proxy.close()
+
+
 # -- the whole flow, and what each function may do ----------------------------------------------
 
 

@@ -114,23 +114,24 @@ class QueueResolver:
         key = source_arn or ""
         queue = self._queues.get(key)
         if queue is None:
-            queue = self.backend.queue_by_url(self._url_of(source_arn)) if source_arn else self.queue(self.default)
+            queue = self._queue_of_arn(source_arn) if source_arn else self.queue(self.default)
             self._queues[key] = queue
         return queue
 
-    def _url_of(self, arn: str) -> str:
+    def _queue_of_arn(self, arn: str) -> SQSQueue:
         # arn:aws:sqs:<region>:<account>:<name>
         parts = arn.split(":")
         if len(parts) != 6 or parts[2] != "sqs":
             raise ConfigurationError(f"eventSourceARN {arn!r} is not an SQS queue ARN: this handler takes SQS events")
         account, name = parts[4], parts[5]
-        # The configured URL when it names this queue: no GetQueueUrl request (nor permission) needed.
-        for url in self.settings.sqs_queue_urls.values():
+        # A configured queue when the ARN names one: the same queue object the handler already
+        # opened by name (no second attribute read), and no GetQueueUrl request (nor permission).
+        for configured, url in self.settings.sqs_queue_urls.items():
             if url.rstrip("/").rsplit("/", 1)[-1] == name:
-                return url
+                return self.queue(configured)
         with self.backend.guard(f"look up SQS queue {name!r}"):
             response = self.backend.client.get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
-        return str(response["QueueUrl"])
+        return self.backend.queue_by_url(str(response["QueueUrl"]))
 
     def close(self) -> None:
         self.backend.close()
