@@ -320,10 +320,13 @@ def _required_alarms() -> Iterator[tuple[str, str, dict[str, Any], str, Any, str
     at_least = "GreaterThanOrEqualToThreshold"
     for spec in FUNCTIONS:
         dimension = {"Name": "FunctionName", "Value": _ref(spec.logical_id)}
-        yield "AWS/Lambda", "Errors", dimension, "Sum", 1, at_least
-        yield "AWS/Lambda", "Throttles", dimension, "Sum", 1, at_least
-        near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
-        yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
+        if "Errors" in spec.alarmed_metrics:
+            yield "AWS/Lambda", "Errors", dimension, "Sum", 1, at_least
+        if "Throttles" in spec.alarmed_metrics:
+            yield "AWS/Lambda", "Throttles", dimension, "Sum", 1, at_least
+        if "Duration" in spec.alarmed_metrics:
+            near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
+            yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
     for spec in QUEUES:
         if spec.dead_letter is not None:
             dimension = {"Name": "QueueName", "Value": _get_att(spec.dead_letter.logical_id, "QueueName")}
@@ -370,6 +373,18 @@ def test_each_required_alarm_watches_its_metric_and_notifies_the_topic(
     assert alarm["AlarmActions"] == [_ref("AlarmTopic")]
     # No data means nothing ran or the queue is idle, not that something is wrong.
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_jobs_functions_alarm_on_their_errors_and_the_stack_stays_near_the_free_alarms() -> None:
+    assert {f.key: f.alarmed_metrics for f in FUNCTIONS} == {
+        "processor": ("Errors", "Throttles", "Duration"),
+        "reporter": ("Errors", "Throttles", "Duration"),
+        "job-worker": ("Errors",),
+        "job-results": ("Errors",),
+        "http-api": (),
+    }
+    # ten alarms are free; each one more costs $0.10 a month
+    assert len(list(_required_alarms())) == 14
 
 
 def test_every_alarm_in_the_template_is_a_required_one(template: dict[str, Any]) -> None:

@@ -97,6 +97,8 @@ class FunctionSpec:
     #: The package is built for this architecture (see :mod:`cv_analytics.deploy.package`).
     architecture: str = "x86_64"
     environment: tuple[str, ...] = field(default=())
+    #: The Lambda metrics the stack alarms on for this function (Duration: near its timeout).
+    alarmed_metrics: tuple[str, ...] = ("Errors", "Throttles", "Duration")
 
     def name(self, prefix: str = DEFAULT_PREFIX) -> str:
         return f"{validate_prefix(prefix)}-{self.base_name}"
@@ -203,6 +205,11 @@ JOB_WORKER_FUNCTION = FunctionSpec(
     memory_mb=3008,
     output_key="JobWorkerFunctionName",
     environment=(*FUNCTION_ENVIRONMENT, *LLM_ENVIRONMENT),
+    # Errors only, for the jobs functions: every alarm past CloudWatch's ten free
+    # ones costs $0.10 a month, and the request queue's age and depth alarms and
+    # the dead-letter queues' cover slow or failing jobs. The HTTP API function
+    # has none: its errors are 5xx answers its callers see and retry.
+    alarmed_metrics=("Errors",),
 )
 #: Applies job results from the response queue to the jobs table.
 JOB_RESULTS_FUNCTION = FunctionSpec(
@@ -213,6 +220,7 @@ JOB_RESULTS_FUNCTION = FunctionSpec(
     timeout_seconds=300,
     output_key="JobResultsFunctionName",
     environment=FUNCTION_ENVIRONMENT,
+    alarmed_metrics=("Errors",),
 )
 #: The web app (the jobs API and the rest) behind the API Gateway HTTP API,
 #: through mangum. 30 s: API Gateway's own limit for an HTTP API integration.
@@ -226,6 +234,7 @@ HTTP_API_FUNCTION = FunctionSpec(
     memory_mb=1024,
     output_key="HttpApiFunctionName",
     environment=(*FUNCTION_ENVIRONMENT, API_KEYS_ENV, *LLM_ENVIRONMENT),
+    alarmed_metrics=(),
 )
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     PROCESSOR_FUNCTION,
