@@ -6,7 +6,9 @@ The job store's rules are in tests/jobs/test_job_store.py, which runs against th
 
 from __future__ import annotations
 
+import base64
 import math
+import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -94,6 +96,29 @@ def test_a_result_of_any_nesting_and_size_is_kept_whole(store: DynamoDBJobStore)
 
     job = store.get("j-1")
     assert job is not None and job.result == result
+
+
+def test_a_job_with_the_largest_input_and_result_fits_an_item_compressed(store: DynamoDBJobStore) -> None:
+    words = " ".join(f"skill-{i} years-{i % 17}" for i in range(12_000))  # text, as inputs and results are
+    job_input, result = {"jobDescription": words[:250_000]}, {"report": words[:250_000], "score": 1}
+    store.create("j-1", "t", job_input)
+    store.claim("j-1", "w", 30)
+
+    assert store.finish("j-1", JobStatus.SUCCEEDED, result=result).applied
+
+    job = store.get("j-1")
+    assert job is not None and job.input == job_input and job.result == result
+    item = _item(store, job_key("j-1"))
+    assert "jobZ" in item and "job" not in item
+    assert [j.job_id for j in store.list_jobs(status=JobStatus.SUCCEEDED).jobs] == ["j-1"]  # through the index too
+
+
+def test_a_job_that_cannot_fit_even_compressed_is_refused_naming_the_limit(store: DynamoDBJobStore) -> None:
+    noise = base64.b64encode(os.urandom(400_000)).decode()  # does not compress
+
+    with pytest.raises(StoreError, match="KiB even compressed"):
+        store.create("j-1", "t", {"blob": noise})
+    assert store.get("j-1") is None
 
 
 def test_lists_follow_the_index_past_jobs_the_filter_drops(store: DynamoDBJobStore, clock: ManualClock) -> None:

@@ -4,7 +4,8 @@ The table (:data:`cv_analytics.stores.dynamodb_tables.JOBS_TABLE`, key ``pk``):
 
 ``job#<jobId>``
     A job: the whole :class:`~.model.Job` as JSON in ``job`` (a result keeps
-    whatever nesting it has, which a DynamoDB map would cap at 32 levels),
+    whatever nesting it has, which a DynamoDB map would cap at 32 levels), or
+    zlib-compressed in ``jobZ`` past 100 KiB,
     beside the attributes the conditions and indexes read: ``version``,
     ``expiresAt`` and ``ttl`` (epoch seconds), ``entity`` (``job``),
     ``status``, ``type`` and ``created`` (creation time in zero-padded
@@ -32,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import zlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +58,10 @@ TTL = tables.JOBS_TABLE.ttl_attribute or "ttl"
 JOB_ENTITY = "job"
 _JOB_PREFIX = "job#"
 _KEY_PREFIX = "idempotency#"
+#: A job's JSON past this size is stored compressed; compressed, it may take up to MAX_JOB_BYTES
+#: (DynamoDB's item limit is 400 KB, names and the other attributes included).
+COMPRESS_OVER_BYTES = 100 * 1024
+MAX_JOB_BYTES = 380 * 1024
 #: Rounds of a new job's transaction lost to a concurrent writer of its idempotency key before giving up.
 MAX_INSERT_ROUNDS = 5
 #: Cancellation reasons of a transaction worth another round, and those that mean "slow down".
@@ -92,11 +98,28 @@ def job_item(job: Job) -> dict[str, Any]:
         "version": {"N": str(job.version)},
         "expiresAt": _number(job.expires_at),
         TTL: {"N": str(math.ceil(job.expires_at))},
-        "job": {"S": json.dumps(job.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))},
+        **_job_attribute(job),
     }
 
 
+def _job_attribute(job: Job) -> dict[str, Any]:
+    """The job as JSON in ``job``; past :data:`COMPRESS_OVER_BYTES`, zlib-compressed in ``jobZ``
+    (a 256 KiB input and a 256 KiB result together would pass DynamoDB's 400 KB item limit)."""
+    text = json.dumps(job.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":")).encode()
+    if len(text) <= COMPRESS_OVER_BYTES:
+        return {"job": {"S": text.decode()}}
+    packed = zlib.compress(text, 6)
+    if len(packed) > MAX_JOB_BYTES:
+        raise StoreError(
+            f"job {job.job_id} takes {len(packed) // 1024} KiB even compressed, over the "
+            f"{MAX_JOB_BYTES // 1024} KiB a DynamoDB item can hold of it: make its input or result smaller"
+        )
+    return {"jobZ": {"B": packed}}
+
+
 def job_of_item(item: Mapping[str, Any]) -> Job:
+    if "jobZ" in item:
+        return Job.model_validate_json(zlib.decompress(item["jobZ"]["B"]))
     return Job.model_validate_json(item["job"]["S"])
 
 
