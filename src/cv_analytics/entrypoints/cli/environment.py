@@ -11,9 +11,10 @@ import os
 import pathlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, Wiring, open_queue, open_queue_backend, open_store
-from ...exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, CVAnalyticsError
 from ...clock import Clock
 from ...queues.base import Queue
 from ...queues.batch import BatchResult
@@ -114,11 +115,42 @@ def named_queue(name: str, *, read_only: bool = False) -> Queue:
     return open_queue(cfg, name)
 
 
-def analytics_queues(*, read_only: bool = False) -> list[Queue]:
-    """The queues ``status`` shows (the analytics queue today; the jobs queues join here)."""
+def status_queues(*, read_only: bool = False) -> tuple[list[Queue], list[tuple[str, str]]]:
+    """Every queue of the presets (analytics, the jobs queues) for ``status``, and those that cannot be
+    read with why (on SQS, a jobs queue that was never created): one queue's trouble never hides the others."""
+    from ...queues.presets import PRESETS
+
     cfg = settings()
     check_sqlite_file(cfg.queue_url, "queue database", must_exist=read_only, data_dir=cfg.data_dir)
-    return [open_queue_backend(cfg).queue(ANALYTICS_QUEUE)]
+    backend = open_queue_backend(cfg)
+    queues: list[Queue] = []
+    unavailable: list[tuple[str, str]] = []
+    for name in PRESETS:
+        try:
+            queue = backend.queue(name)
+            queue.attributes()
+        except CVAnalyticsError as exc:
+            if name == ANALYTICS_QUEUE:
+                raise
+            unavailable.append((name, str(exc)[:300]))
+            continue
+        queues.append(queue)
+    return queues, unavailable
+
+
+def alarm_rows() -> list[Any]:
+    """The alarms' states as the worker and the scheduler last recorded them (none before their first check)."""
+    from ...ops.alarm_state import SQLiteAlarmStates
+    from ...wiring.alarms import alarm_state_path
+
+    path = alarm_state_path(settings())
+    if not path.exists():
+        return []
+    states = SQLiteAlarmStates(path)
+    try:
+        return states.rows()
+    finally:
+        states.close()
 
 
 def interaction_store(*, read_only: bool = False) -> Store:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Annotated
+from collections import Counter
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -21,12 +22,31 @@ out = Console(soft_wrap=True)
 
 def current_status() -> SystemStatus:
     """Read-only: a mistyped data directory is reported, never created."""
-    queues = environment.analytics_queues(read_only=True)
+    queues, unavailable = environment.status_queues(read_only=True)
     store = environment.interaction_store(read_only=True)
     try:
-        return collect_status(queues, store, spool=spool_status(environment.spool_dir()))
+        report = collect_status(queues, store, spool=spool_status(environment.spool_dir()))
     finally:
         store.close()
+    report.extra["unavailableQueues"] = [{"name": name, "error": error} for name, error in unavailable]
+    report.extra["alarms"] = [_alarm_json(row) for row in environment.alarm_rows()]
+    return report
+
+
+def _alarm_json(row: Any) -> dict[str, Any]:
+    return {
+        "alarm": row.alarm,
+        "kind": row.kind.value,
+        "state": row.state.value,
+        "value": row.value,
+        "reason": row.reason,
+        "since": _iso(row.since),
+        "checkedAt": _iso(row.checked_at),
+    }
+
+
+def _iso(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, tz=dt.UTC).isoformat(timespec="seconds")
 
 
 def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.", **FLAG)] = False) -> None:
@@ -64,6 +84,17 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
             f"spool: {spool.events} event(s), {spool.bytes} bytes in {spool.segments} segment(s) not sent yet "
             f"(oldest {spool.oldest or '-'}): `cv-analytics spool replay` sends them now"
         )
+    for unavailable in report.extra["unavailableQueues"]:
+        out.print(f"{unavailable['name']}: not readable: {unavailable['error']}", markup=False)
+    alarms = report.extra["alarms"]
+    if not alarms:
+        out.print("alarms: not checked yet (the worker and the scheduler check them every minute)")
+        return
+    states = Counter(alarm["state"] for alarm in alarms)
+    out.print("alarms: " + ", ".join(f"{n} {state}" for state, n in sorted(states.items())))
+    for alarm in alarms:
+        if alarm["state"] != "OK":
+            out.print(f"  {alarm['state']} {alarm['alarm']} since {alarm['since']}: {alarm['reason']}", markup=False)
 
 
 def _when(ms: int) -> str:
