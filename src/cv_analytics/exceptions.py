@@ -85,3 +85,27 @@ class DatabaseCorruptError(FatalError):
     def __init__(self, message: str, *, path: str) -> None:
         super().__init__(message)
         self.path = path
+
+
+class JobError(CVAnalyticsError):
+    """Base class of the jobs service's errors."""
+
+
+class JobNotFoundError(JobError, LookupError):
+    """No job has this id (or it expired: results are kept 14 days)."""
+
+
+class JobFinishedError(JobError):
+    """The job has finished (succeeded, failed, dead): it can no longer be cancelled."""
+
+
+class IdempotencyConflictError(JobError):
+    """An ``Idempotency-Key`` already used, within 24 hours, for a different request body."""
+
+
+class InvalidTransitionError(JobError):
+    """A job state change the rules forbid (a finished job never moves; nothing moves back to queued but a retry)."""
+
+
+class InvalidCursorError(JobError, ValueError):
+    """A list cursor this store did not hand out: start again without one."""

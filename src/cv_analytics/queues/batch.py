@@ -22,7 +22,8 @@ rules, once:
    it leaves the queue at once. Standard queues have no such rule.
 4. **Settle** (:meth:`BatchEngine.settle`): dead-letter the permanent
    failures, make the retried messages visible again (skipped ones at once, the
-   message's own failures through :meth:`~cv_analytics.queues.base.Queue.fail`,
+   message's own failures through :meth:`~cv_analytics.queues.base.Queue.fail`
+   (after the handler's ``retry_delay``, or now),
    an outage's after a delay or at the visibility timeout), delete what
    succeeded (the embedded consumer; on Lambda the event source mapping deletes),
    and build Lambda's ``batchItemFailures``.
@@ -40,7 +41,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -84,10 +85,12 @@ class PermanentFailure:
 
 @dataclass(frozen=True)
 class TransientFailure:
-    """The record may be handled later. ``outage``: a dependency is down (not the message's fault)."""
+    """The record may be handled later. ``outage``: a dependency is down (not the message's fault).
+    ``retry_delay``: seconds before the message comes back (the handler's own backoff; now when None)."""
 
     reason: str
     outage: bool = False
+    retry_delay: float | None = None
 
 
 Outcome = Succeeded | PermanentFailure | TransientFailure
@@ -143,6 +146,8 @@ class ItemResult:
     message: Message | None = None
     outage: bool = False
     detail: Any = None
+    #: a transient failure's delay before it comes back (see :class:`TransientFailure`)
+    retry_delay: float | None = None
 
     @property
     def retried(self) -> bool:
@@ -290,8 +295,8 @@ class BatchEngine(Generic[RecordT]):
 
         Permanent failures move to the dead-letter queue now (one that cannot be
         moved stays a failure, retried). A message's own transient failure goes
-        through :meth:`Queue.fail` (visible again now; dead-lettered with its
-        reason on its last receive). Skipped messages become visible again now,
+        through :meth:`Queue.fail` (visible again after its ``retry_delay``, or
+        now; dead-lettered with its reason on its last receive). Skipped messages become visible again now,
         so their group is not held for a visibility timeout. An outage's
         messages become visible after ``outage_delay`` (None: left to their
         visibility timeout). With ``delete``, succeeded messages are deleted.
@@ -370,7 +375,7 @@ def _dead_letter(queue: Queue, item: ItemResult, message: Message) -> ItemResult
 
 def _fail(queue: Queue, item: ItemResult, message: Message) -> ItemResult:
     try:
-        if queue.fail(message, item.reason or "failed"):
+        if queue.fail(message, item.reason or "failed", retry_delay=item.retry_delay or 0.0):
             return _result(message, Status.DEAD_LETTERED, item.reason)
     except QueueError as exc:  # stale handle or queue down: the visibility timeout brings it back
         log.warning("could not release failed message %s: %s", message.message_id, exc)
@@ -390,7 +395,7 @@ def _from_outcome(message: Message, outcome: Outcome) -> ItemResult:
     if isinstance(outcome, PermanentFailure):
         return _result(message, Status.PERMANENT, outcome.reason[:MAX_REASON_CHARS])
     if isinstance(outcome, TransientFailure):
-        return _transient(message, outcome.reason, outage=outcome.outage)
+        return replace(_transient(message, outcome.reason, outage=outcome.outage), retry_delay=outcome.retry_delay)
     raise TypeError(f"a handler returns Succeeded, PermanentFailure or TransientFailure, not {outcome!r}")
 
 

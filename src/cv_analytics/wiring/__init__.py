@@ -7,6 +7,7 @@ objects down to the parts.
 """
 
 from .backends import Wiring, insights_for, load_skills_catalog, open_queue, open_queue_backend, open_sqs_backend, open_store, queue_config
+from .jobs import job_worker, open_job_store, result_processor
 from .settings import (
     ANALYTICS_QUEUE,
     DEFAULT_DATA_DIR,
@@ -27,10 +28,13 @@ __all__ = [
     "Settings",
     "Wiring",
     "insights_for",
+    "job_worker",
     "load_skills_catalog",
+    "open_job_store",
     "open_queue",
     "open_queue_backend",
     "open_sqs_backend",
     "open_store",
     "queue_config",
+    "result_processor",
 ]

@@ -15,14 +15,16 @@ from urllib.parse import urlparse
 
 from ..clock import Clock
 from ..exceptions import ConfigurationError, MissingDependencyError
-from .settings import ANALYTICS_QUEUE, PREFIX, Settings
+from .settings import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, PREFIX, Settings
 
 if TYPE_CHECKING:
     from ..boto.metering import RequestCounter
     from ..queues.base import Queue, QueueBackend, QueueConfig
     from ..insights import Insights
     from ..skills import SkillsCatalog
+    from ..jobs import JobRegistry, JobService
     from ..stores.base import Store
+    from ..stores.jobs import JobStore
 
 
 def _sqlite_path(url: str) -> pathlib.Path:
@@ -80,6 +82,8 @@ def queue_config(settings: Settings, name: str) -> QueueConfig:
 
     if name == ANALYTICS_QUEUE:
         return preset(name).with_visibility_timeout(settings.visibility_timeout_seconds)
+    if name == JOBS_REQUEST_QUEUE and settings.jobs_visibility_timeout_seconds is not None:
+        return preset(name).with_visibility_timeout(settings.jobs_visibility_timeout_seconds)
     return preset(name).config
 
 
@@ -152,6 +156,9 @@ class Wiring:
         self._queues: dict[str, Queue] = {}
         self._store: Store | None = None
         self._skills_catalog: SkillsCatalog | None = None
+        self._job_store: JobStore | None = None
+        self._job_registry: JobRegistry | None = None
+        self._job_service: JobService | None = None
 
     @property
     def queue_backend(self) -> QueueBackend:
@@ -185,11 +192,41 @@ class Wiring:
             self._skills_catalog = load_skills_catalog(self.settings)
         return self._skills_catalog
 
+    # -- the jobs service (see wiring/jobs.py) ----------------------------------
+
+    @property
+    def job_store(self) -> JobStore:
+        if self._job_store is None:
+            from .jobs import open_job_store
+
+            self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
+        return self._job_store
+
+    @property
+    def job_registry(self) -> JobRegistry:
+        """The built-in job types (:mod:`cv_analytics.job_types`) over this wiring's catalog, store and assistant."""
+        if self._job_registry is None:
+            from .jobs import builtin_registry
+
+            self._job_registry = builtin_registry(self)
+        return self._job_registry
+
+    def job_service(self) -> JobService:
+        """The one :class:`~cv_analytics.jobs.JobService` of this wiring (its waiters share one watch)."""
+        if self._job_service is None:
+            from ..jobs import JobService
+
+            self._job_service = JobService(
+                self.job_store, self.queue(JOBS_REQUEST_QUEUE), self.job_registry, **({"clock": self.clock} if self.clock else {})
+            )
+        return self._job_service
+
     def close(self) -> None:
-        for closable in (self._queue_backend, self._store):
+        for closable in (self._queue_backend, self._store, self._job_store):
             if closable is not None:
                 closable.close()
-        self._queue_backend = self._store = None
+        self._queue_backend = self._store = self._job_store = None
+        self._job_service = None
         self._queues.clear()
 
     def __enter__(self) -> Wiring:

@@ -77,6 +77,14 @@ class Settings:
     llm_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = field(default=None, repr=False)
+    #: the job store (``CV_ANALYTICS_JOBS_STORE_URL``): ``jobs.db`` in the data directory, or DynamoDB
+    #: when ``CV_ANALYTICS_JOBS_TABLE`` is set
+    jobs_store_url: str = ""
+    #: the jobs request queue's visibility timeout, when not the preset's 900 s
+    #: (``CV_ANALYTICS_JOBS_VISIBILITY_TIMEOUT``): how soon a killed worker's job comes back
+    jobs_visibility_timeout_seconds: float | None = None
+    #: the first retry of a failed job waits about this long, doubling per receive (``CV_ANALYTICS_JOBS_RETRY_BASE``)
+    jobs_retry_base_seconds: float = 5.0
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -95,6 +103,9 @@ class Settings:
         }
         store_url = env.get(f"{PREFIX}STORE_URL") or (
             "dynamodb://" if "interactions" in tables else f"sqlite:///{root / 'store.db'}"
+        )
+        jobs_store_url = env.get(f"{PREFIX}JOBS_STORE_URL") or (
+            "dynamodb://" if "jobs" in tables else f"sqlite:///{root / 'jobs.db'}"
         )
         return cls(
             data_dir=root,
@@ -117,6 +128,9 @@ class Settings:
             llm_url=env.get(f"{PREFIX}LLM_URL") or None,
             llm_model=env.get(f"{PREFIX}LLM_MODEL") or None,
             llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
+            jobs_store_url=jobs_store_url,
+            jobs_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_VISIBILITY_TIMEOUT"),
+            jobs_retry_base_seconds=_float(env, f"{PREFIX}JOBS_RETRY_BASE", 5.0),
             env=env,
         )
 

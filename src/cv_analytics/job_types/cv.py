@@ -1,0 +1,61 @@
+"""``cv.match`` (a job description against the skills catalog) and ``cv.summary`` (a profile for a role)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..jobs import JobContext, JobRegistry, PermanentJobError
+from .dependencies import JobDependencies
+
+MATCH_JOB = "cv.match"
+SUMMARY_JOB = "cv.summary"
+#: A job description of this many characters fits a queue message with room to spare.
+MAX_JOB_DESCRIPTION_CHARS = 50_000
+
+
+class MatchInput(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    job_description: str = Field(
+        alias="jobDescription",
+        min_length=1,
+        max_length=MAX_JOB_DESCRIPTION_CHARS,
+        description="The job description to match the CV against.",
+    )
+
+
+class SummaryInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: str = Field(min_length=1, max_length=200, description="The role the summary is written for.")
+
+
+def register(registry: JobRegistry, deps: JobDependencies) -> None:
+    @registry.handler(MATCH_JOB, input=MatchInput)
+    def match(job: MatchInput, context: JobContext) -> dict[str, Any]:
+        """How well the CV fits a job description: matched skills with evidence, missing ones, a score."""
+        from ..assistant import match_job_description
+
+        if not job.job_description.strip():
+            raise PermanentJobError("the job description is blank")
+        context.report_progress(10, "matching against the skills catalog")
+        result = match_job_description(deps.skills_catalog, deps.retriever, job.job_description)
+        return result.to_dict()
+
+    @registry.handler(SUMMARY_JOB, input=SummaryInput)
+    def summary(job: SummaryInput, context: JobContext) -> dict[str, Any]:
+        """A short profile summary for a role, by the configured LLM or from a template."""
+        from ..assistant import LLMError, summarise_for_role
+
+        if not job.role.strip():
+            raise PermanentJobError("the role is blank")
+        context.report_progress(10, "composing the summary")
+        try:
+            result = summarise_for_role(deps.skills_catalog, deps.retriever, job.role, llm=deps.llm_client)
+        except LLMError as exc:
+            if getattr(exc, "transient", True):
+                raise  # retried with backoff
+            raise PermanentJobError(f"the LLM refused the request: {exc}") from exc
+        return result.to_dict()
