@@ -20,7 +20,8 @@ warmed up (50 jobs through) before anything is timed.
 The handler does nothing and returns ``{}`` everywhere. Two phases per system:
 
 * throughput: N jobs submitted as fast as the submitter can; the clock runs
-  from the first submit until the last one has succeeded (counted every 5 ms);
+  from the first submit until the last one has succeeded (then each job is
+  looked at, oldest first, until it has; every 5 ms while the oldest has not);
 * latency: open loop at R jobs/s for S seconds (each submit at its scheduled
   time, whether or not earlier ones are done). Latency is when an observer
   thread here first sees the job succeeded (it looks at every outstanding job
@@ -30,13 +31,15 @@ The handler does nothing and returns ``{}`` everywhere. Two phases per system:
 result processor); huey, the result in its result store; RQ, status
 ``finished``. CPU seconds per job for each process come from the kernel
 (psutil; children included, so RQ's work horses count) over each phase; the
-submitter's include the observer thread.
+submitter's include the observer thread and the throughput phase's checks.
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
+import datetime
 import os
 import pathlib
 import queue
@@ -48,6 +51,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -70,15 +74,17 @@ class Subject:
     name: str
     submit: Callable[[], object]
     succeeded: Callable[[object], bool]
-    succeeded_count: Callable[[], int]
     processes: dict[str, psutil.Process]
+    #: (created, started, finished) in wall-clock seconds, as the system records them; None if it does not
+    timestamps: Callable[[object], tuple[float, float, float]] | None = None
     notes: str = ""
 
 
 def _bench_env(**extra: str) -> dict[str, str]:
-    """The environment of a worker process: this one's, with bench/ importable (the peers' task modules)."""
-    path = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
-    return {**os.environ, "PYTHONPATH": path, **extra}
+    """The environment of a worker process: this one's, with bench/ importable (the task modules) and
+    this process's PYTHONPATH made absolute (workers start in bench/; ``PYTHONPATH=src`` must still mean this tree)."""
+    inherited = [str(pathlib.Path(p).resolve()) for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), *inherited]), **extra}
 
 
 @contextlib.contextmanager
@@ -97,18 +103,58 @@ def _process(args: list[str], env: dict[str, str], log: pathlib.Path) -> Iterato
 
 
 @contextlib.contextmanager
+def ours_subject(tmp: pathlib.Path) -> Iterator[Subject]:
+    from _jobs_ours import NOOP, add_noop
+
+    from cv_analytics.jobs import JobRegistry, JobService, JobStatus
+    from cv_analytics.wiring import JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, Settings, Wiring
+
+    env = _bench_env(CV_ANALYTICS_DATA_DIR=str(tmp / "data"))
+    wiring = Wiring(Settings.from_env(env))
+    # The queues and the job store exist before the processes start polling them.
+    wiring.queue(JOBS_REQUEST_QUEUE), wiring.queue(JOBS_RESPONSE_QUEUE), wiring.job_store.ping()
+    service = JobService(wiring.job_store, wiring.queue(JOBS_REQUEST_QUEUE), add_noop(JobRegistry()))
+    worker = [sys.executable, str(HERE / "_jobs_ours.py"), "worker"]
+    results = [sys.executable, str(HERE / "_jobs_ours.py"), "results"]  # TODO cv-analytics jobs results
+    with (
+        _process(worker, env, tmp / "jobs_worker.log") as worker_proc,
+        _process(results, env, tmp / "jobs_results.log") as results_proc,
+    ):
+        yield Subject(
+            name="cv-analytics: JobService.submit → SQLite queue → job worker → result processor → job store",
+            submit=lambda: service.submit(NOOP, {})[0].job_id,
+            succeeded=lambda job_id: service.get(job_id).status is JobStatus.SUCCEEDED,
+            processes={"worker": worker_proc, "results": results_proc},
+            timestamps=lambda job_id: _job_times(service.get(job_id)),
+        )
+    wiring.close()
+
+
+def _job_times(job: Any) -> tuple[float, float, float]:
+    return job.created_at, job.started_at, job.finished_at
+
+
+def _rq_times(job: Any) -> tuple[float, float, float]:
+    job.refresh()
+    return tuple(_utc(t).timestamp() for t in (job.enqueued_at, job.started_at, job.ended_at))  # type: ignore[return-value]
+
+
+def _utc(moment: datetime.datetime) -> datetime.datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=datetime.timezone.utc)  # RQ writes UTC
+
+
+@contextlib.contextmanager
 def huey_subject(tmp: pathlib.Path) -> Iterator[Subject]:
     os.environ["BENCH_HUEY_DB"] = str(tmp / "huey.db")  # read by _huey_tasks at import, here and in the consumer
     import _huey_tasks
 
-    huey, storage = _huey_tasks.huey, _huey_tasks.huey.storage
+    storage = _huey_tasks.huey.storage
     consumer = [str(pathlib.Path(sys.executable).with_name("huey_consumer")), "_huey_tasks.huey", "-k", "thread", "-w", "1"]
     with _process(consumer, _bench_env(), tmp / "huey_consumer.log") as proc:
         yield Subject(
             name="huey 3.5 SqliteHuey, huey_consumer (1 worker thread)",
             submit=_huey_tasks.noop,
             succeeded=lambda result: storage.has_data_for_key(result.id),
-            succeeded_count=huey.result_count,
             processes={"consumer": proc},
         )
 
@@ -159,8 +205,8 @@ def rq_subject(tmp: pathlib.Path, port: int, *, fork: bool) -> Iterator[Subject]
             name=f"RQ 3.0 on redis-server, `rq worker` ({'Worker: forks per job' if fork else 'SimpleWorker'})",
             submit=lambda: jobs.enqueue(_rq_tasks.noop),
             succeeded=lambda job: job.get_status(refresh=True) == JobStatus.FINISHED,
-            succeeded_count=lambda: jobs.finished_job_registry.get_job_count(cleanup=False),
             processes={"worker": proc},
+            timestamps=_rq_times,
         )
     connection.close()
 
@@ -175,6 +221,7 @@ class Phase:
     cpu_seconds: dict[str, float]  # per process label, over the phase
     submit_us: list[float] = field(default_factory=list)
     latencies_ms: list[float] = field(default_factory=list)
+    stages_ms: dict[str, list[float]] = field(default_factory=dict)
 
     def cpu_ms_per_job(self) -> dict[str, float]:
         return {label: 1000 * cpu / self.jobs for label, cpu in self.cpu_seconds.items()}
@@ -198,17 +245,22 @@ class _CpuMeter:
 
 
 def run_throughput(subject: Subject, jobs: int) -> Phase:
-    base = subject.succeeded_count()
     meter = _CpuMeter(subject)
     submit_us = []
+    pending: collections.deque[object] = collections.deque()
     started = time.perf_counter()
     for _ in range(jobs):
         t = time.perf_counter()
-        subject.submit()
+        pending.append(subject.submit())
         submit_us.append((time.perf_counter() - t) * 1e6)
-    while (done := subject.succeeded_count() - base) < jobs:
+    # Each job is seen succeeded once, oldest first: the wait follows the workers' front, and ends
+    # when the last job is done (a succeeded job never changes again).
+    while pending:
+        if subject.succeeded(pending[0]):
+            pending.popleft()
+            continue
         if time.perf_counter() - started > PHASE_TIMEOUT:
-            raise RuntimeError(f"{subject.name}: {done} of {jobs} jobs succeeded within {PHASE_TIMEOUT:.0f} s")
+            raise RuntimeError(f"{subject.name}: {jobs - len(pending)} of {jobs} jobs succeeded within {PHASE_TIMEOUT:.0f} s")
         time.sleep(0.005)
     elapsed = time.perf_counter() - started
     return Phase(jobs, elapsed, meter.seconds(), submit_us=submit_us)
@@ -221,7 +273,11 @@ def run_latency(subject: Subject, rate: float, seconds: float) -> Phase:
     failure: list[str] = []
 
     def observe() -> None:
-        pending: list[tuple[object, float]] = []
+        # Oldest first, and a sweep stops at the first job not done yet: jobs finish about in
+        # submission order, so a sweep costs about one look (not one per outstanding job, which
+        # would take a good part of a core from the systems measured). A job done before an older
+        # one is seen when that one is: its latency is overstated, never understated.
+        pending: collections.deque[tuple[object, float]] = collections.deque()
         finished_submitting = False
         while not finished_submitting or pending:
             while not submitted.empty():
@@ -230,13 +286,10 @@ def run_latency(subject: Subject, rate: float, seconds: float) -> Phase:
                     finished_submitting, deadline = True, time.perf_counter() + PHASE_TIMEOUT
                 else:
                     pending.append(item)
-            still = []
-            for handle, scheduled in pending:
-                if subject.succeeded(handle):
-                    latencies.append((time.perf_counter() - scheduled) * 1000)
-                else:
-                    still.append((handle, scheduled))
-            pending = still
+            while pending and subject.succeeded(pending[0][0]):
+                handle, scheduled = pending.popleft()
+                latencies.append((time.perf_counter() - scheduled) * 1000)
+                handles.append((handle, scheduled_wall + (scheduled - started)))
             if finished_submitting and pending and time.perf_counter() > deadline:
                 failure.append(f"{len(pending)} jobs had not succeeded {PHASE_TIMEOUT:.0f} s after the last submit")
                 return
@@ -245,8 +298,9 @@ def run_latency(subject: Subject, rate: float, seconds: float) -> Phase:
     observer = threading.Thread(target=observe, name="observer")
     meter = _CpuMeter(subject)
     submit_us = []
+    handles: list[tuple[object, float]] = []  # with the scheduled submit in wall-clock seconds
+    started, scheduled_wall = time.perf_counter(), time.time()
     observer.start()
-    started = time.perf_counter()
     for i in range(jobs):
         scheduled = started + i / rate
         if (ahead := scheduled - time.perf_counter()) > 0:
@@ -260,7 +314,22 @@ def run_latency(subject: Subject, rate: float, seconds: float) -> Phase:
     elapsed = time.perf_counter() - started
     if failure:
         raise RuntimeError(f"{subject.name}: {failure[0]}")
-    return Phase(jobs, elapsed, meter.seconds(), submit_us=submit_us, latencies_ms=latencies)
+    phase = Phase(jobs, elapsed, meter.seconds(), submit_us=submit_us, latencies_ms=latencies)
+    if subject.timestamps is not None:
+        phase.stages_ms = _stages(subject.timestamps, handles)
+    return phase
+
+
+def _stages(timestamps: Callable[[object], tuple[float, float, float]], handles: list[tuple[object, float]]) -> dict[str, list[float]]:
+    """Each job's stages by the system's own clock readings (wall clock, one machine)."""
+    stages: dict[str, list[float]] = {"scheduled → created": [], "created → started": [], "started → finished": [], "scheduled → finished": []}
+    for handle, scheduled in handles:
+        created, started, finished = timestamps(handle)
+        stages["scheduled → created"].append((created - scheduled) * 1000)
+        stages["created → started"].append((started - created) * 1000)
+        stages["started → finished"].append((finished - started) * 1000)
+        stages["scheduled → finished"].append((finished - scheduled) * 1000)
+    return stages
 
 
 @dataclass
@@ -296,8 +365,6 @@ def run_systems(only: list[str], jobs: int, rate: float, seconds: float) -> list
             tmp = pathlib.Path(d)
             with contextlib.ExitStack() as stack:
                 if key == "ours":
-                    from _jobs_ours import ours_subject
-
                     subject = stack.enter_context(ours_subject(tmp))
                 elif key == "huey":
                     subject = stack.enter_context(huey_subject(tmp))
@@ -373,6 +440,22 @@ def report(results: list[Result], *, rate: float, seconds: float, load_before: t
         "spends polling while idle.\n"
         + "".join(f"\n{r.system}: {r.notes}" for r in results if r.notes)
     )
+    staged = [r for r in results if r.latency.stages_ms]
+    if staged:
+        stage_names = list(staged[0].latency.stages_ms)
+        markdown += (
+            f"\n\nThe latency phase by each system's own clock readings (wall clock, p50 / p99 ms): created is the "
+            "job's record written (ours: in the job store; RQ: `enqueued_at`), started is the worker's claim "
+            "(RQ: `started_at`), finished is the result written (ours: by the result processor; RQ: `ended_at`, "
+            "set by the worker just before it saves the status). huey records none of these.\n\n"
+            + table(
+                ["system", *stage_names],
+                [
+                    [r.system, *(f"{percentile(r.latency.stages_ms[n], 50):.1f} / {percentile(r.latency.stages_ms[n], 99):.1f}" for n in stage_names)]
+                    for r in staged
+                ],
+            )
+        )
     if goals:
         markdown += "\n\n## Goals\n\n" + table(["goal", "measured", "met"], goals)
     write_result("jobs_bench", markdown)
@@ -395,6 +478,7 @@ def report(results: list[Result], *, rate: float, seconds: float, load_before: t
                     "submit_us": {p: percentile(r.latency.submit_us, p) for p in (50, 99)},
                     "cpu_ms_per_job_burst": r.throughput.cpu_ms_per_job(),
                     "cpu_ms_per_job_paced": r.latency.cpu_ms_per_job(),
+                    "stages_ms": {n: {p: percentile(v, p) for p in (50, 99)} for n, v in r.latency.stages_ms.items()},
                 }
                 for r in results
             },
