@@ -394,13 +394,14 @@ def report(results: list[Result], *, rate: float, seconds: float, load_before: t
     rows = []
     for r in results:
         lat = r.latency.latencies_ms
+        overloaded = " (overloaded)" if r.jobs_per_second < rate else ""
         rows.append(
             [
                 r.subject,
                 f"{r.throughput.jobs:,} in {r.throughput.seconds:.2f} s: **{r.jobs_per_second:,.0f}**",
-                f"{percentile(lat, 50):.1f}",
-                f"{percentile(lat, 99):.1f}",
-                f"{max(lat):.1f}",
+                f"{percentile(lat, 50):.1f}{overloaded}",
+                f"{percentile(lat, 99):.1f}{overloaded}",
+                f"{max(lat):.1f}{overloaded}",
                 f"{percentile(r.latency.submit_us, 50):.0f} / {percentile(r.latency.submit_us, 99):.0f}",
                 _cpu_cell(r.throughput),
                 _cpu_cell(r.latency),
@@ -437,7 +438,8 @@ def report(results: list[Result], *, rate: float, seconds: float, load_before: t
         "job every millisecond, sees it succeeded (ours: status `succeeded` in the job store; huey: the result stored; "
         "RQ: status `finished`). CPU per job per process from the kernel over each phase (the submitter's include "
         "the observer; RQ's forking worker includes its work horses); at a steady rate it includes what each system "
-        "spends polling while idle.\n"
+        "spends polling while idle. Overloaded: the system's throughput is below the rate, so its queue only "
+        "grows during the latency phase.\n"
         + "".join(f"\n{r.system}: {r.notes}" for r in results if r.notes)
     )
     staged = [r for r in results if r.latency.stages_ms]
