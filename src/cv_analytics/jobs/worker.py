@@ -213,6 +213,7 @@ class JobWorkerHandler:
             # the result is lost with the send: give the job back, so that its redelivery runs it again
             self.store.release(job.job_id, self.owner, _clip(f"its result could not be sent: {exc}"))
             raise QueueUnavailableError(f"response queue: {exc}") from exc
+        self.store.mark_reported(job.job_id, self.owner, status)
         if status in (JobStatus.FAILED, JobStatus.DEAD):
             return PermanentFailure(f"job {job.job_id} {status.value}: {error}")
         return Succeeded(status.value)

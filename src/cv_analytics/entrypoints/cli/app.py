@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import aws, demo, dlq, environment, pipeline, report, spool, status
+from . import aws, demo, dlq, environment, jobs, pipeline, report, spool, status
 from ..version import package_version
 from .commands import FLAG, new_typer
 
@@ -63,6 +63,7 @@ def _mount() -> None:
     demo.register(app)
     aws.register(app)
     spool.register(app)
+    jobs.register(app)
 
 
 _mount()

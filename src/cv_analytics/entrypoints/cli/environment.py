@@ -12,7 +12,7 @@ import pathlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, open_queue, open_queue_backend, open_store
+from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, Wiring, open_queue, open_queue_backend, open_store
 from ...exceptions import ConfigurationError
 from ...queues.base import Queue
 from ...queues.consumer import PeriodicTask
@@ -89,6 +89,8 @@ def check_sqlite_file(url: str, what: str, *, must_exist: bool, data_dir: pathli
 
 
 def _verb(what: str) -> str:
+    if what == "job store":
+        return "submitted (run `cv-analytics jobs submit`)"
     return "sent" if what == "queue database" else "processed (run `cv-analytics worker`)"
 
 
@@ -111,6 +113,14 @@ def interaction_store(*, read_only: bool = False) -> Store:
     cfg = settings()
     check_sqlite_file(cfg.store_url, "store database", must_exist=read_only, data_dir=cfg.data_dir)
     return open_store(cfg)
+
+
+def jobs_wiring(*, read_only: bool = False) -> Wiring:
+    """A wiring for the jobs commands; ``read_only`` refuses to create the job store's database."""
+    cfg = settings()
+    check_sqlite_file(cfg.jobs_store_url, "job store", must_exist=read_only, data_dir=cfg.data_dir)
+    check_sqlite_file(cfg.queue_url, "queue database", must_exist=False, data_dir=cfg.data_dir)
+    return Wiring(cfg)
 
 
 def orphan_timeout_seconds() -> float:

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from ...wiring import Wiring
 from ..version import package_version
-from . import health
+from . import health, jobs_api
 from .limits import EVENTS_MAX_BODY_BYTES, BodyLimitMiddleware
 
 
@@ -33,4 +33,5 @@ def create_app(wiring: Wiring | None = None, *, close_wiring: bool | None = None
     app.state.wiring = wiring
     app.add_middleware(BodyLimitMiddleware, limits={"/v1/events": EVENTS_MAX_BODY_BYTES})
     app.include_router(health.router)
+    app.include_router(jobs_api.router)
     return app

@@ -219,7 +219,7 @@ class JobStore(ABC):
         def decide(job: Job, now: float) -> tuple[Job | None, ClaimOutcome]:
             if job.status is JobStatus.CANCELLED:
                 return None, ClaimOutcome.CANCELLED
-            if job.finished:
+            if job.finished or job.reported_status is not None:
                 return None, ClaimOutcome.FINISHED
             if job.status is JobStatus.RUNNING and job.lease_live(now):
                 return None, ClaimOutcome.HELD
@@ -271,7 +271,21 @@ class JobStore(ABC):
         def decide(job: Job, now: float) -> tuple[Job | None, bool]:
             if not self._holds(job, owner):
                 return None, False
-            return job.moved(JobStatus.QUEUED, now, lease_owner=None, lease_expires_at=None, error=error), True
+            return job.moved(
+                JobStatus.QUEUED, now, lease_owner=None, lease_expires_at=None, reported_status=None, error=error
+            ), True
+
+        _, job = self._update(job_id, decide)
+        return job
+
+    def mark_reported(self, job_id: str, owner: str, status: JobStatus) -> Job | None:
+        """``owner`` sent the job's final ``status`` to the response queue: until the result processor
+        applies it, a claim answers FINISHED (a duplicate delivery must not run the job again)."""
+
+        def decide(job: Job, now: float) -> tuple[Job | None, bool]:
+            if not self._holds(job, owner):
+                return None, False
+            return job.changed(now, reported_status=status), True
 
         _, job = self._update(job_id, decide)
         return job
@@ -291,7 +305,7 @@ class JobStore(ABC):
         def decide(job: Job, now: float) -> tuple[Job | None, bool]:
             if job.finished:
                 return None, False
-            changes: dict[str, Any] = {"error": error}
+            changes: dict[str, Any] = {"error": error, "reported_status": None}
             if status is JobStatus.SUCCEEDED:
                 changes.update(result=dict(result or {}), progress=100, error=None)
             return job.moved(status, now, **changes), True

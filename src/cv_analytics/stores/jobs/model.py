@@ -80,6 +80,9 @@ class Job(BaseModel):
     #: the worker that holds it while running, and until when (a heartbeat extends it)
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    #: the final status its worker put on the response queue, not yet applied by the result processor:
+    #: a duplicate delivery meanwhile must not run it again
+    reported_status: JobStatus | None = None
     version: int = 1
 
     @property

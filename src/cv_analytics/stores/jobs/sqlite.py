@@ -37,6 +37,7 @@ MIGRATIONS: list[str] = [
         cancel_requested INTEGER NOT NULL,
         lease_owner      TEXT,
         lease_expires_at REAL,
+        reported_status  TEXT,
         version          INTEGER NOT NULL
     );
     CREATE INDEX jobs_newest ON jobs (created_at DESC, job_id DESC);
@@ -69,6 +70,7 @@ def _row(job: Job) -> dict[str, Any]:
         if data[column] is not None:
             data[column] = json.dumps(data[column], ensure_ascii=False, separators=(",", ":"))
     data["status"] = job.status.value
+    data["reported_status"] = None if job.reported_status is None else job.reported_status.value
     data["cancel_requested"] = int(job.cancel_requested)
     return data
 
