@@ -10,6 +10,7 @@ embedded install needs no AWS SDK.
 from __future__ import annotations
 
 import pathlib
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -18,6 +19,7 @@ from ..exceptions import ConfigurationError, MissingDependencyError
 from .settings import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, PREFIX, Settings
 
 if TYPE_CHECKING:
+    from ..assistant import Assistant, LLMClient, Retriever
     from ..boto.metering import RequestCounter
     from ..queues.base import Queue, QueueBackend, QueueConfig
     from ..insights import Insights
@@ -135,6 +137,22 @@ def load_skills_catalog(settings: Settings) -> SkillsCatalog:
     return load_catalog(settings.skills_file)
 
 
+def open_retriever_for(settings: Settings, catalog: SkillsCatalog) -> Retriever:
+    """The retriever ``CV_ANALYTICS_RETRIEVAL`` names over ``catalog`` (a new one: use :class:`Wiring` to share one)."""
+    from ..assistant import open_retriever
+
+    return open_retriever(catalog, settings.retrieval_method)
+
+
+def open_llm_client(settings: Settings) -> LLMClient | None:
+    """A client of the configured LLM endpoint, or None when ``CV_ANALYTICS_LLM_URL`` or ``_MODEL`` is unset."""
+    if not (settings.llm_url and settings.llm_model):
+        return None
+    from ..assistant import LLMClient
+
+    return LLMClient(settings.llm_url, settings.llm_model, settings.llm_api_key)
+
+
 class Wiring:
     """One process's backends, made on first use from ``settings`` and shared.
 
@@ -159,6 +177,10 @@ class Wiring:
         self._job_store: JobStore | None = None
         self._job_registry: JobRegistry | None = None
         self._job_service: JobService | None = None
+        self._retriever: Retriever | None = None
+        self._llm_client: LLMClient | None = None
+        self._assistant: Assistant | None = None
+        self._assistant_lock = threading.Lock()
 
     @property
     def queue_backend(self) -> QueueBackend:
@@ -221,12 +243,41 @@ class Wiring:
             )
         return self._job_service
 
+    @property
+    def retriever(self) -> Retriever:
+        """Retrieval over the skills catalog, by ``CV_ANALYTICS_RETRIEVAL`` (made once: embeddings load a model)."""
+        with self._assistant_lock:
+            if self._retriever is None:
+                self._retriever = open_retriever_for(self.settings, self.skills_catalog)
+            return self._retriever
+
+    @property
+    def llm_client(self) -> LLMClient | None:
+        """The OpenAI-compatible endpoint of ``CV_ANALYTICS_LLM_URL`` and ``_MODEL`` (None unless both are set)."""
+        with self._assistant_lock:
+            if self._llm_client is None:
+                self._llm_client = open_llm_client(self.settings)
+            return self._llm_client
+
+    @property
+    def assistant(self) -> Assistant:
+        """The CV assistant over the catalog, the retriever and the LLM client (made once: it keeps a cache)."""
+        if self._assistant is None:
+            from ..assistant import Assistant
+
+            retriever, llm = self.retriever, self.llm_client
+            with self._assistant_lock:
+                if self._assistant is None:
+                    self._assistant = Assistant(self.skills_catalog, retriever, llm)
+        return self._assistant
+
     def close(self) -> None:
-        for closable in (self._queue_backend, self._store, self._job_store):
+        for closable in (self._queue_backend, self._store, self._job_store, self._llm_client):
             if closable is not None:
                 closable.close()
-        self._queue_backend = self._store = self._job_store = None
+        self._queue_backend = self._store = self._job_store = self._llm_client = None
         self._job_service = None
+        self._assistant = None
         self._queues.clear()
 
     def __enter__(self) -> Wiring:

@@ -15,10 +15,18 @@ _default: AnalyticsClient | None = None
 _default_lock = threading.Lock()
 
 
-def _client_from_environment(**options: Any) -> AnalyticsClient:
-    settings = Settings.from_env()
+def open_client(settings: Settings, **options: Any) -> AnalyticsClient:
+    """A new client on the analytics queue ``settings`` name, spooling under their data directory.
+
+    For a program that owns its client's lifetime (the web app opens one at
+    start-up and closes it at shutdown); ``options`` are :class:`AnalyticsClient`'s.
+    """
     options.setdefault("spool_dir", settings.spool_dir)
     return AnalyticsClient(lambda: open_queue(settings), **options)  # opened on the sender thread
+
+
+def _client_from_environment(**options: Any) -> AnalyticsClient:
+    return open_client(Settings.from_env(), **options)
 
 
 def configure(queue: QueueOrFactory | None = None, **options: Any) -> AnalyticsClient:

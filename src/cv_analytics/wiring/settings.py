@@ -23,6 +23,12 @@ DEFAULT_DATA_DIR = "cv-analytics-data"
 ANALYTICS_QUEUE = presets.ANALYTICS.name
 JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
+#: prometheus-client's multiprocess directory (the library reads it too, in the processes that write there)
+METRICS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+#: ``CV_ANALYTICS_RETRIEVAL``: how the assistant finds skills (the methods of ``assistant.open_retriever``;
+#: not imported from there, so reading settings does not load numpy and httpx).
+RETRIEVAL_VARIABLE = f"{PREFIX}RETRIEVAL"
+RETRIEVAL_METHODS = ("auto", "embedding", "bm25")
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -38,6 +44,26 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError:
         raise ConfigurationError(f"{name} must be a number of seconds, got {raw!r}") from None
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigurationError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), got {raw!r}")
+
+
+def _retrieval_method(env: Mapping[str, str]) -> str:
+    method = (env.get(RETRIEVAL_VARIABLE) or "auto").strip().lower()
+    if method not in RETRIEVAL_METHODS:
+        raise ConfigurationError(
+            f"{RETRIEVAL_VARIABLE} must be one of {', '.join(RETRIEVAL_METHODS)}, got {env[RETRIEVAL_VARIABLE]!r}"
+        )
+    return method
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
@@ -85,6 +111,15 @@ class Settings:
     jobs_visibility_timeout_seconds: float | None = None
     #: the first retry of a failed job waits about this long, doubling per receive (``CV_ANALYTICS_JOBS_RETRY_BASE``)
     jobs_retry_base_seconds: float = 5.0
+    #: whether the web app logs its own searches through the analytics client
+    #: (``CV_ANALYTICS_ANALYTICS_ENABLED=0`` switches it off: no client, no events; for the benchmark's baseline)
+    analytics_enabled: bool = True
+    #: where worker processes write their Prometheus metrics for ``/metrics`` to read
+    #: (``PROMETHEUS_MULTIPROC_DIR``, prometheus-client's own variable; ``serve`` sets it for its children)
+    metrics_dir: pathlib.Path | None = None
+    #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
+    #: extra is installed, else BM25), embedding, bm25
+    retrieval_method: str = "auto"
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -131,6 +166,9 @@ class Settings:
             jobs_store_url=jobs_store_url,
             jobs_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_VISIBILITY_TIMEOUT"),
             jobs_retry_base_seconds=_float(env, f"{PREFIX}JOBS_RETRY_BASE", 5.0),
+            analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
+            metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,
+            retrieval_method=_retrieval_method(env),
             env=env,
         )
 

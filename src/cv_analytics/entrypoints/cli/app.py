@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import aws, demo, dlq, environment, jobs, pipeline, report, spool, status
+from . import aws, demo, dlq, environment, jobs, pipeline, report, serve, spool, status
 from ..version import package_version
 from .commands import FLAG, new_typer
 
@@ -64,6 +64,7 @@ def _mount() -> None:
     aws.register(app)
     spool.register(app)
     jobs.register(app)
+    serve.register(app)
 
 
 _mount()

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from ...wiring import ANALYTICS_QUEUE, PREFIX, Settings, Wiring, open_queue, open_queue_backend, open_store
 from ...exceptions import ConfigurationError
+from ...clock import Clock
 from ...queues.base import Queue
+from ...queues.batch import BatchResult
 from ...queues.consumer import PeriodicTask
 from ...stores.base import Store
 
@@ -121,6 +123,17 @@ def jobs_wiring(*, read_only: bool = False) -> Wiring:
     check_sqlite_file(cfg.jobs_store_url, "job store", must_exist=read_only, data_dir=cfg.data_dir)
     check_sqlite_file(cfg.queue_url, "queue database", must_exist=False, data_dir=cfg.data_dir)
     return Wiring(cfg)
+
+
+def batch_metrics(queue_name: str, clock: Clock) -> Callable[[BatchResult], None] | None:
+    """What a queue worker calls per settled batch to count it for ``/metrics``: only when
+    ``PROMETHEUS_MULTIPROC_DIR`` names a directory (``serve`` sets it for its children), else None."""
+    if settings().metrics_dir is None:
+        return None
+    from ...ops.metrics import processing_metrics
+
+    metrics = processing_metrics()
+    return lambda result: metrics.record(queue_name, result, clock.now())
 
 
 def orphan_timeout_seconds() -> float:

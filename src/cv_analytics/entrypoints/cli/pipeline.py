@@ -85,7 +85,7 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    stats = run.run(drain=drain)
+    stats = run.run(drain=drain, on_batch=environment.batch_metrics(ANALYTICS_QUEUE, run.clock))
     _say(
         f"processed {stats.messages} message(s) in {stats.batches} batch(es): "
         f"{stats.correlated} correlated, {stats.pending} pending, {stats.duplicates} duplicate, "

@@ -33,7 +33,7 @@ def _check(name: str, probe: Any) -> dict[str, Any]:
 )
 async def readyz(wiring: WiringDep) -> JSONResponse:
     checks = await run_in_threadpool(
-        lambda: [_check("queue", lambda: wiring.queue().attributes()), _check("store", wiring.store.ping)]
+        lambda: [_check("queue", lambda: wiring.queue().attributes()), _check("store", lambda: wiring.store.ping())]
     )
     ready = all(check["ok"] for check in checks)
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
