@@ -1,24 +1,21 @@
-"""cv-analytics's side of jobs_bench.py: a no-op job type, the service in process, the worker and the
-result processor in processes of their own.
+"""cv-analytics's job worker for jobs_bench.py: the built-in job types and a no-op one.
 
-    python bench/_jobs_ours.py worker    # the embedded job worker: the built-in types and bench.noop
+    python bench/_jobs_ours.py    # as `cv-analytics jobs worker`, with bench.noop registered
 
 The worker is the one ``cv-analytics jobs worker`` runs (``wiring.job_worker``),
-with one more job type registered, which the command line cannot add; the
-result processor is ``cv-analytics jobs results`` itself.
+with one more job type, which the command line cannot add; the result
+processor is ``cv-analytics jobs results`` itself.
 """
 
 from __future__ import annotations
 
-import pathlib
 import signal
-import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from cv_analytics.jobs import JobContext, JobRegistry
-from cv_analytics.wiring import Settings, Wiring, job_worker, result_processor
+from cv_analytics.wiring import Settings, Wiring, job_worker
 
 NOOP = "bench.noop"
 
@@ -35,13 +32,10 @@ def add_noop(registry: JobRegistry) -> JobRegistry:
     return registry
 
 
-def run(role: str) -> None:
+def run_worker() -> None:
     wiring = Wiring(Settings.from_env())
-    if role == "worker":
-        add_noop(wiring.job_registry)
-        worker = job_worker(wiring)
-    else:
-        worker = result_processor(wiring)
+    add_noop(wiring.job_registry)
+    worker = job_worker(wiring)
     signal.signal(signal.SIGTERM, lambda *_: worker.stop())
     signal.signal(signal.SIGINT, lambda *_: worker.stop())
     worker.run()
@@ -49,6 +43,4 @@ def run(role: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] not in (["worker"], ["results"]):
-        sys.exit("usage: python bench/_jobs_ours.py worker|results")
-    run(sys.argv[1])
+    run_worker()

@@ -6,7 +6,8 @@ Each system runs as it is deployed embedded on one machine: the submitting
 side is this process, the workers are processes of their own, started and
 warmed up (50 jobs through) before anything is timed.
 
-* cv-analytics: ``JobService.submit`` here; ``cv-analytics jobs worker`` and
+* cv-analytics: ``JobService.submit`` here; the job worker (``cv-analytics jobs worker``
+  with a no-op type registered: ``_jobs_ours.py``) and
   ``cv-analytics jobs results`` as two processes (as ``serve`` runs them), on
   the embedded SQLite queues and job store, defaults otherwise.
 * huey: ``SqliteHuey`` (its SQLite storage, defaults), the task enqueued here,
@@ -114,8 +115,8 @@ def ours_subject(tmp: pathlib.Path) -> Iterator[Subject]:
     # The queues and the job store exist before the processes start polling them.
     wiring.queue(JOBS_REQUEST_QUEUE), wiring.queue(JOBS_RESPONSE_QUEUE), wiring.job_store.ping()
     service = JobService(wiring.job_store, wiring.queue(JOBS_REQUEST_QUEUE), add_noop(JobRegistry()))
-    worker = [sys.executable, str(HERE / "_jobs_ours.py"), "worker"]
-    results = [sys.executable, str(HERE / "_jobs_ours.py"), "results"]  # TODO cv-analytics jobs results
+    worker = [sys.executable, str(HERE / "_jobs_ours.py")]
+    results = [sys.executable, "-m", "cv_analytics", "jobs", "results"]
     with (
         _process(worker, env, tmp / "jobs_worker.log") as worker_proc,
         _process(results, env, tmp / "jobs_results.log") as results_proc,
