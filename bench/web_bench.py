@@ -21,7 +21,8 @@ cancel drift on a shared machine; the table gives each run and the medians.
 After each "on" run the bench waits until the store holds an interaction for
 every search sent (the events arrived, end to end) and says how long that took
 after the load stopped. CPU milliseconds per request for each process (the
-server, the analytics worker, wrk) come from the kernel over the measured run.
+server, and of it its main thread, the event loop; the analytics worker; wrk)
+come from the kernel over the measured run.
 httpx's AsyncClient was tried as the generator first: it spent 2.4 ms of CPU
 per request on ``/healthz`` (295 requests/s at concurrency 32), so it would
 have measured itself.
@@ -148,6 +149,10 @@ def _cpu(process: psutil.Process) -> float:
     return times.user + times.system
 
 
+def _thread_cpu(process: psutil.Process, thread_id: int) -> float:
+    return next((t.user_time + t.system_time for t in process.threads() if t.id == thread_id), 0.0)
+
+
 @contextlib.contextmanager
 def server(env: dict[str, str], log: pathlib.Path) -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
@@ -214,6 +219,7 @@ class Run:
     mode: str  # "on" | "off"
     wrk: WrkRun
     server_cpu: float
+    server_loop_cpu: float  # the main thread's: the event loop, where the route's own code runs
     worker_cpu: float | None
     arrived_after_s: float | None  # on: load stopped → the last interaction stored
 
@@ -235,8 +241,15 @@ def _interactions(settings: Settings) -> int:
             close()
 
 
-def one_run(mode: str, data_dir: pathlib.Path, mix: pathlib.Path, route: str, total: int, concurrency: int) -> Run:
-    env = {**os.environ, "CV_ANALYTICS_DATA_DIR": str(data_dir), ANALYTICS_SWITCH: "1" if mode == "on" else "0"}
+def one_run(
+    mode: str, data_dir: pathlib.Path, mix: pathlib.Path, route: str, total: int, concurrency: int, retrieval: str
+) -> Run:
+    env = {
+        **os.environ,
+        "CV_ANALYTICS_DATA_DIR": str(data_dir),
+        "CV_ANALYTICS_RETRIEVAL": retrieval,
+        ANALYTICS_SWITCH: "1" if mode == "on" else "0",
+    }
     settings = Settings.from_env(env)
     counts_searches = route == "/api/search"
     with contextlib.ExitStack() as stack:
@@ -248,8 +261,10 @@ def one_run(mode: str, data_dir: pathlib.Path, mix: pathlib.Path, route: str, to
         before = _interactions(settings) if counts_searches else 0
         run_wrk(base_url, mix, WARM_UP_REQUESTS, concurrency)
         server_cpu, worker_cpu = _cpu(server_proc), _cpu(worker) if worker else 0.0
+        loop_cpu = _thread_cpu(server_proc, server_proc.pid)
         wrk = run_wrk(base_url, mix, total, concurrency)
         server_cpu = _cpu(server_proc) - server_cpu
+        loop_cpu = _thread_cpu(server_proc, server_proc.pid) - loop_cpu
         worker_cpu = _cpu(worker) - worker_cpu if worker else None
         if wrk.errors:
             raise RuntimeError(f"{mode}: wrk counted errors {wrk.errors}: see {data_dir / 'server.log'}")
@@ -262,7 +277,7 @@ def one_run(mode: str, data_dir: pathlib.Path, mix: pathlib.Path, route: str, to
                     raise RuntimeError(f"on: {stored} of {sent} searches reached the store within 120 s")
                 time.sleep(0.05)
             arrived_after = time.perf_counter() - load_stopped
-    return Run(mode, wrk, server_cpu, worker_cpu, arrived_after)
+    return Run(mode, wrk, server_cpu, loop_cpu, worker_cpu, arrived_after)
 
 
 # -- the report ---------------------------------------------------------------------------
@@ -272,13 +287,16 @@ def _spread(values: list[float], fmt: str) -> str:
     return f"{format(median(values), fmt)} ({format(min(values), fmt)}–{format(max(values), fmt)})"
 
 
-def report(runs: list[Run], *, route: str, total: int, concurrency: int, distinct: int, load: tuple, load_after: tuple) -> None:
+def report(
+    runs: list[Run], *, route: str, total: int, concurrency: int, distinct: int, retrieval: str, load: tuple, load_after: tuple
+) -> None:
     rows = []
     for i, r in enumerate(runs, 1):
         rows.append(
             [
                 i, r.mode, f"{r.wrk.requests:,}", f"{r.wrk.seconds:.2f}", f"{r.rps:,.0f}", f"{r.p('50'):.1f}",
                 f"{r.p('99'):.1f}", f"{1000 * r.server_cpu / r.wrk.requests:.2f}",
+                f"{1000 * r.server_loop_cpu / r.wrk.requests:.2f}",
                 "—" if r.worker_cpu is None else f"{1000 * r.worker_cpu / r.wrk.requests:.3f}",
                 f"{1000 * r.wrk.cpu_seconds / r.wrk.requests:.3f}",
                 "—" if r.arrived_after_s is None else f"{r.arrived_after_s:.2f}",
@@ -314,7 +332,9 @@ def report(runs: list[Run], *, route: str, total: int, concurrency: int, distinc
         ["throughput on / off at least 0.95", f"{rps_ratio:.3f}", "yes" if rps_ratio >= 0.95 else "no"],
     ]
     what = (
-        f"POST {route}, a fixed mix of {distinct} distinct recruiter questions" if route == "/api/search" else f"GET {route}"
+        f"POST {route}, a fixed mix of {distinct} distinct recruiter questions ({retrieval} retrieval, no LLM)"
+        if route == "/api/search"
+        else f"GET {route}"
     )
     markdown = (
         f"{what}: {total:,} requests per run at concurrency {concurrency} from wrk ({WRK_THREADS} threads), "
@@ -324,7 +344,7 @@ def report(runs: list[Run], *, route: str, total: int, concurrency: int, distinc
         + "\n\nEach run, in the order run:\n\n"
         + table(
             ["run", "analytics", "requests", "seconds", "requests/s", "p50 ms", "p99 ms", "server CPU ms/req",
-             "worker CPU ms/req", "wrk CPU ms/req", "events stored, s after the load"],
+             "of which the event loop's", "worker CPU ms/req", "wrk CPU ms/req", "events stored, s after the load"],
             rows,
         )  # fmt: skip
         + "\n\nOn: the app's analytics client logs a query and a response event per search to the embedded "
@@ -345,11 +365,13 @@ def report(runs: list[Run], *, route: str, total: int, concurrency: int, distinc
             "requests_per_run": total,
             "concurrency": concurrency,
             "distinct_questions": distinct,
+            "retrieval": retrieval,
             "runs": [
                 {
                     "mode": r.mode, "requests": r.wrk.requests, "seconds": r.wrk.seconds, "requests_per_second": r.rps,
                     "latency_ms": {q: us / 1000 for q, us in r.wrk.latency_us.items()},
-                    "server_cpu_seconds": r.server_cpu, "worker_cpu_seconds": r.worker_cpu,
+                    "server_cpu_seconds": r.server_cpu, "server_event_loop_cpu_seconds": r.server_loop_cpu,
+                    "worker_cpu_seconds": r.worker_cpu,
                     "wrk_cpu_seconds": r.wrk.cpu_seconds, "events_stored_after_seconds": r.arrived_after_s,
                 }
                 for r in runs
@@ -367,6 +389,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2, help="runs of each mode, alternating off, on, off, on...")
     parser.add_argument("--path", default="/api/search", help="the route (a GET route such as /healthz tries the harness)")
+    parser.add_argument("--retrieval", default="bm25", choices=["bm25", "embedding", "auto"], help="CV_ANALYTICS_RETRIEVAL")
     args = parser.parse_args()
     load = os.getloadavg()
     runs = []
@@ -375,10 +398,13 @@ def main() -> None:
         mix = data_dir / "mix.tsv"
         distinct = write_mix(mix, args.path)
         for mode in ["off", "on"] * args.rounds:
-            run = one_run(mode, data_dir, mix, args.path, args.requests, args.concurrency)
+            run = one_run(mode, data_dir, mix, args.path, args.requests, args.concurrency, args.retrieval)
             print(f"{mode}: {run.rps:,.0f} requests/s, p50 {run.p('50'):.1f} ms, p99 {run.p('99'):.1f} ms", flush=True)
             runs.append(run)
-    report(runs, route=args.path, total=args.requests, concurrency=args.concurrency, distinct=distinct, load=load, load_after=os.getloadavg())
+    report(
+        runs, route=args.path, total=args.requests, concurrency=args.concurrency, distinct=distinct,
+        retrieval=args.retrieval, load=load, load_after=os.getloadavg(),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
