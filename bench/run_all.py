@@ -10,7 +10,7 @@ import time
 HERE = pathlib.Path(__file__).resolve().parent
 ORDER = [
     "client_bench", "queue_bench", "e2e_bench", "worker_memory_bench", "report_bench", "aws_cost_bench",
-    "jobs_bench", "web_bench",
+    "assistant_bench", "jobs_bench", "web_bench",
 ]  # fmt: skip
 
 

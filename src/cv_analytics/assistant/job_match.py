@@ -57,8 +57,8 @@ def tech_vocabulary() -> SkillsCatalog:
 
 
 def fragments(text: str) -> list[str]:
-    """The lines and sentences of a description that say something (a content word at least)."""
-    parts = (p.strip() for p in _FRAGMENT_BREAK.split(text))
+    """The distinct lines and sentences of a description that say something (a content word at least)."""
+    parts = dict.fromkeys(p.strip() for p in _FRAGMENT_BREAK.split(text))
     return [p for p in parts if p and tokens(p)][:MAX_FRAGMENTS]
 
 

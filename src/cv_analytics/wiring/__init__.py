@@ -10,6 +10,7 @@ from .backends import (
     Wiring,
     insights_for,
     load_skills_catalog,
+    open_job_store,
     open_llm_client,
     open_queue,
     open_queue_backend,
@@ -18,7 +19,7 @@ from .backends import (
     open_store,
     queue_config,
 )
-from .jobs import job_worker, open_job_store, result_processor
+from .jobs import job_worker, result_processor
 from .settings import (
     ANALYTICS_QUEUE,
     DEFAULT_DATA_DIR,

@@ -118,6 +118,38 @@ def open_store(
     )
 
 
+def open_job_store(
+    settings: Settings, *, clock: Clock | None = None, request_counter: RequestCounter | None = None
+) -> JobStore:
+    """The job store ``CV_ANALYTICS_JOBS_STORE_URL`` names (a new one: :attr:`Wiring.job_store` shares one)."""
+    scheme = urlparse(settings.jobs_store_url).scheme
+    if scheme == "sqlite":
+        from ..stores.jobs.sqlite import SQLiteJobStore
+
+        return SQLiteJobStore(_sqlite_path(settings.jobs_store_url), clock=clock)
+    if scheme == "dynamodb":
+        try:
+            from ..stores.jobs.dynamodb import DynamoDBJobStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"the dynamodb job store needs boto3: pip install 'cv-analytics[aws]' ({exc})"
+            ) from exc
+        table = settings.dynamodb_tables.get("jobs")
+        if not table:
+            raise ConfigurationError(f"the dynamodb job store needs {PREFIX}JOBS_TABLE")
+        return DynamoDBJobStore(  # type: ignore[no-any-return]
+            table,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            clock=clock,
+            request_counter=request_counter,
+        )
+    raise ConfigurationError(
+        f"unknown job store URL {settings.jobs_store_url!r}: use sqlite:///path/jobs.db or dynamodb:// "
+        f"(set {PREFIX}JOBS_STORE_URL)"
+    )
+
+
 def insights_for(store: Store) -> Insights:
     """The weekly figures over ``store``: in SQL over a SQLite store, by walking interactions otherwise."""
     from ..insights import GenericInsights
@@ -177,6 +209,8 @@ class Wiring:
         self._job_store: JobStore | None = None
         self._job_registry: JobRegistry | None = None
         self._job_service: JobService | None = None
+        #: the web app's first requests arrive together, on threads: one job store and service for all
+        self._jobs_lock = threading.RLock()
         self._retriever: Retriever | None = None
         self._llm_client: LLMClient | None = None
         self._assistant: Assistant | None = None
@@ -218,30 +252,34 @@ class Wiring:
 
     @property
     def job_store(self) -> JobStore:
-        if self._job_store is None:
-            from .jobs import open_job_store
-
-            self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
-        return self._job_store
+        with self._jobs_lock:
+            if self._job_store is None:
+                self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
+            return self._job_store
 
     @property
     def job_registry(self) -> JobRegistry:
         """The built-in job types (:mod:`cv_analytics.job_types`) over this wiring's catalog, store and assistant."""
-        if self._job_registry is None:
-            from .jobs import builtin_registry
+        with self._jobs_lock:
+            if self._job_registry is None:
+                from .jobs import builtin_registry
 
-            self._job_registry = builtin_registry(self)
-        return self._job_registry
+                self._job_registry = builtin_registry(self)
+            return self._job_registry
 
     def job_service(self) -> JobService:
         """The one :class:`~cv_analytics.jobs.JobService` of this wiring (its waiters share one watch)."""
-        if self._job_service is None:
-            from ..jobs import JobService
+        with self._jobs_lock:
+            if self._job_service is None:
+                from ..jobs import JobService
 
-            self._job_service = JobService(
-                self.job_store, self.queue(JOBS_REQUEST_QUEUE), self.job_registry, **({"clock": self.clock} if self.clock else {})
-            )
-        return self._job_service
+                self._job_service = JobService(
+                    self.job_store,
+                    self.queue(JOBS_REQUEST_QUEUE),
+                    self.job_registry,
+                    **({"clock": self.clock} if self.clock else {}),
+                )
+            return self._job_service
 
     @property
     def retriever(self) -> Retriever:
