@@ -138,3 +138,11 @@ def test_embedding_asked_without_the_model_says_what_to_install(catalog, monkeyp
 def test_an_unknown_method_is_refused_with_the_choices(catalog):
     with pytest.raises(ConfigurationError, match="auto, embedding, bm25"):
         open_retriever(catalog, "magic")
+
+
+@pytest.mark.parametrize("method", ["bm25", "embedding"])
+def test_an_empty_catalog_matches_nothing(method: str, request: pytest.FixtureRequest):
+    request.getfixturevalue(method)  # skips the embedding case without the model
+    empty = SkillsCatalog.from_mapping({"skills": []})
+    retriever = open_retriever(empty, method)
+    assert retriever.search("Python?") == [] and retriever.search_many(["Python?", ""]) == [[], []]

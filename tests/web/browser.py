@@ -32,12 +32,6 @@ CHROMIUM_ARGS = (
 CHROMIUM_MISSING = f"{CHROMIUM} is not installed (apt-get install chromium; `make test` does it)"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def running_server(app: Any, *, startup_timeout: float = 30.0) -> Iterator[str]:
     """Serve ``app`` with uvicorn on 127.0.0.1 in a thread; yields ``http://127.0.0.1:PORT``.

@@ -57,17 +57,18 @@ def client(app: FastAPI) -> Iterator[TestClient]:
         yield test_client
 
 
+def drain_app(app: FastAPI, wiring: Wiring) -> Any:
+    """Flush the app's analytics client, then run the analytics worker until the queue is empty."""
+    analytics = app.state.analytics
+    if analytics is not None:
+        assert analytics.flush(10.0), "the analytics client did not flush"
+    return Worker(wiring.queue(), wiring.store, wait_seconds=0.0).run(drain=True)
+
+
 @pytest.fixture
 def drain(app: FastAPI, wiring: Wiring) -> Callable[[], Any]:
-    """Flush the app's analytics client, then run the analytics worker until the queue is empty."""
-
-    def run() -> Any:
-        analytics = app.state.analytics
-        if analytics is not None:
-            assert analytics.flush(10.0), "the analytics client did not flush"
-        return Worker(wiring.queue(), wiring.store, wait_seconds=0.0).run(drain=True)
-
-    return run
+    """:func:`drain_app` for the test's app."""
+    return lambda: drain_app(app, wiring)
 
 
 @pytest.fixture

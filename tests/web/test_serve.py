@@ -95,6 +95,14 @@ def serve(tmp_path, *args: str, **env: str) -> Iterator[Served]:
         process.wait(30)
 
 
+def _has_jobs_commands() -> bool:
+    import typer
+
+    from cv_analytics.entrypoints.cli import app
+
+    return "jobs" in typer.main.get_command(app).commands  # type: ignore[attr-defined]
+
+
 def wait_for(condition, timeout: float = 30.0, what: str = "the condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -109,7 +117,10 @@ def test_serve_answers_runs_its_workers_and_sigterm_stops_everything(tmp_path, c
     with serve(tmp_path) as served:
         assert httpx.get(served.url + "healthz").json() == {"status": "ok"}
         assert httpx.get(served.url).status_code == 200  # the chat page
-        worker = wait_for(lambda: served.child_running("worker"), what="the analytics worker")
+        worker = wait_for(lambda: served.child_running("worker", "--wait", "2"), what="the analytics worker")
+        if _has_jobs_commands():  # the job workers run beside it once the jobs commands exist
+            wait_for(lambda: served.child_running("jobs", "worker", "--wait", "2"), what="the job worker")
+            wait_for(lambda: served.child_running("jobs", "results", "--wait", "2"), what="the job result processor")
         children = served.children()
 
         # events in through the session's generated API key, processed by the worker child
@@ -137,21 +148,32 @@ def test_serve_answers_runs_its_workers_and_sigterm_stops_everything(tmp_path, c
     assert "report scheduler not started" in output  # no delivery configured: said, not crash-looped
 
 
-def test_a_dead_worker_is_restarted(tmp_path):
-    with serve(tmp_path) as served:
-        first = wait_for(lambda: served.child_running("worker"), what="the analytics worker")
+def test_a_dead_worker_is_restarted_and_a_misconfigured_one_is_not(tmp_path):
+    bad_schedule = {
+        "CV_ANALYTICS_REPORT_CHANNEL": "file",
+        "SENDER_EMAIL": "cv@example.com",
+        "RECIPIENT_EMAIL": "me@example.com",
+        "CV_ANALYTICS_REPORT_SCHEDULE": "every monday",  # the scheduler exits 2: restarting cannot help
+    }
+    with serve(tmp_path, **bad_schedule) as served:
+        first = wait_for(lambda: served.child_running("worker", "--wait", "2"), what="the analytics worker")
         first.kill()
         second = wait_for(
-            lambda: (c := served.child_running("worker")) is not None and c.pid != first.pid and c,
+            lambda: (c := served.child_running("worker", "--wait", "2")) is not None and c.pid != first.pid and c,
             what="a new analytics worker",
         )
         assert second.is_running()
         assert any("analytics worker: exited with status -9; restarting" in line for line in served.lines)
+        wait_for(
+            lambda: any("report scheduler: exited with status 2" in line and "not restarted" in line for line in served.lines),
+            what="the scheduler given up",
+        )
+        assert served.child_running("scheduler") is None
 
 
 def test_kill_9_of_serve_takes_its_children_with_it(tmp_path):
     with serve(tmp_path, CV_ANALYTICS_REPORT_CHANNEL="file", SENDER_EMAIL="cv@example.com", RECIPIENT_EMAIL="me@example.com") as served:
-        wait_for(lambda: served.child_running("worker") and served.child_running("scheduler"), what="worker and scheduler")
+        wait_for(lambda: served.child_running("worker", "--wait", "2") and served.child_running("scheduler"), what="worker and scheduler")
         children = served.children()
         served.process.kill()
         served.process.wait(10)

@@ -14,14 +14,13 @@ Deterministic: the same description and catalog give the same result.
 
 from __future__ import annotations
 
-import functools
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..skills import SkillsCatalog
 from .quality import FULL_MATCH
-from .retrieval import TECH_TERMS_PATH, Retriever, SkillMatch, tokens
+from .retrieval import Retriever, SkillMatch, tech_vocabulary, tokens
 
 #: Characters of a job description that are read.
 MAX_JOB_DESCRIPTION_CHARS = 50_000
@@ -48,12 +47,6 @@ class JobMatch:
             "missing": list(self.missing),
             "method": self.method,
         }
-
-
-@functools.cache
-def tech_vocabulary() -> SkillsCatalog:
-    """The packaged vocabulary of common technical skills (in the catalog's format)."""
-    return SkillsCatalog.load(TECH_TERMS_PATH)
 
 
 def fragments(text: str) -> list[str]:

@@ -118,7 +118,8 @@ class BM25Retriever:
         import bm25s
 
         self.skills = catalog.owner_skills
-        corpus = [tokens(skill_document(skill)) or [""] for skill in self.skills]
+        # an empty catalog gets one empty document: bm25s cannot index none, and it matches nothing
+        corpus = [tokens(skill_document(skill)) or [""] for skill in self.skills] or [[""]]
         index = bm25s.BM25(k1=k1, b=b, method="lucene")
         index.index(corpus, show_progress=False)
         self._vocabulary = sorted({t for doc in corpus for t in doc if t})
@@ -147,8 +148,8 @@ class BM25Retriever:
         """The normalised scores, and what breaks their ties: the query's terms in a skill's name, in its aliases,
         then the raw BM25 score ("aws" names AWS; CloudFormation only mentions it)."""
         query = list(dict.fromkeys(tokens(text[:MAX_QUERY_CHARS])))[:MAX_QUERY_TERMS]
-        scores = np.zeros(len(self.skills))
-        ties = np.zeros(len(self.skills))
+        scores = np.zeros(self._hit.shape[1])
+        ties = np.zeros(self._hit.shape[1])
         total = 0.0
         for term in query:
             row = self._row.get(term)
@@ -165,15 +166,22 @@ class BM25Retriever:
 
     def search(self, text: str, top_k: int = 5) -> list[SkillMatch]:
         scores, ties = self._score(text)
-        return _matches(self.skills, scores, top_k, tie_break=ties)
+        return _matches(self.skills, scores[: len(self.skills)], top_k, tie_break=ties[: len(self.skills)])
 
     def search_many(self, texts: Sequence[str], top_k: int = 5) -> list[list[SkillMatch]]:
         return [self.search(text, top_k) for text in texts]
 
 
+@functools.cache
+def tech_vocabulary() -> SkillsCatalog:
+    """The packaged vocabulary of common technical skills (``tech_terms.yaml``, in the catalog's format)."""
+    return SkillsCatalog.load(TECH_TERMS_PATH)
+
+
+@functools.cache
 def _technical_terms() -> frozenset[str]:
-    """The single-word terms of the packaged vocabulary of technical skills, as :func:`tokens` writes them."""
-    vocabulary = SkillsCatalog.load(TECH_TERMS_PATH)
+    """The terms of the packaged vocabulary of technical skills, as :func:`tokens` writes them."""
+    vocabulary = tech_vocabulary()
     return frozenset(t for skill in vocabulary.entries for name in (skill.name, *skill.aliases) for t in tokens(name))
 
 
@@ -255,6 +263,8 @@ class EmbeddingRetriever:
         return self.search_many([text], top_k)[0]
 
     def search_many(self, texts: Sequence[str], top_k: int = 5) -> list[list[SkillMatch]]:
+        if not self.skills:
+            return [[] for _ in texts]
         if not texts:
             return []
         queries = [text[:MAX_QUERY_CHARS] for text in texts]

@@ -25,6 +25,9 @@ from .supervisor import ChildSpec, Supervisor
 
 #: How long children get to finish their batch after SIGTERM before they are killed.
 CHILD_STOP_TIMEOUT_SECONDS = 10.0
+#: The queue workers' long-poll wait: a worker notices SIGTERM when its receive returns, so well within
+#: the stop timeout (a message that arrives meanwhile is received at once; idle receives are cheap).
+CHILD_WAIT_SECONDS = "2"
 
 
 def _say(message: str) -> None:
@@ -60,10 +63,14 @@ def _url(sock: socket.socket) -> str:
 def _children(ctx: typer.Context, settings: Settings) -> list[ChildSpec]:
     """The analytics worker, the jobs workers (once the ``jobs`` commands exist) and, when the report's
     delivery is configured, the report scheduler."""
-    children = [ChildSpec("analytics worker", ("worker",))]
+    poll = ("--wait", CHILD_WAIT_SECONDS)
+    children = [ChildSpec("analytics worker", ("worker", *poll))]
     root = ctx.find_root().command
     if "jobs" in getattr(root, "commands", {}):
-        children += [ChildSpec("job worker", ("jobs", "worker")), ChildSpec("job results", ("jobs", "results"))]
+        children += [
+            ChildSpec("job worker", ("jobs", "worker", *poll)),
+            ChildSpec("job results", ("jobs", "results", *poll)),
+        ]
     from ...wiring.reporting import addresses, open_deliverer
 
     try:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from ..._ids import random_uuid4
@@ -42,20 +42,8 @@ class _CamelModel(BaseModel):
 
 
 class SearchRequest(_CamelModel):
+    #: a blank question is asked like any other: the assistant says what it can answer
     q: str = Field(min_length=1, max_length=MAX_QUESTION_CHARS, description="The recruiter's question.")
-
-    @field_validator("q")
-    @classmethod
-    def _a_question(cls, value: str) -> str:
-        problem = question_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-
-def question_problem(text: str) -> str | None:
-    """Why ``text`` cannot be asked (it is blank), else None. (A lone surrogate escape is refused by pydantic.)"""
-    return "the question is blank" if not text.strip() else None
 
 
 class SkillMatchOut(_CamelModel):
@@ -182,9 +170,6 @@ async def search_get(
     q: Annotated[str, Query(min_length=1, max_length=MAX_QUESTION_CHARS, description="The recruiter's question.")],
     x_session_id: SessionHeader = None,
 ) -> SearchAnswer:
-    problem = question_problem(q)
-    if problem:
-        raise HTTPException(422, detail=[{"loc": ["query", "q"], "msg": problem, "type": "value_error"}])
     return await _answer(q, x_session_id, request, response, wiring)
 
 
