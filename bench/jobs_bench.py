@@ -25,8 +25,9 @@ The handler does nothing and returns ``{}`` everywhere. Two phases per system:
   looked at, oldest first, until it has; every 5 ms while the oldest has not);
 * latency: open loop at R jobs/s for S seconds (each submit at its scheduled
   time, whether or not earlier ones are done). Latency is when an observer
-  thread here first sees the job succeeded (it looks at every outstanding job
-  every millisecond) minus the job's scheduled submit time.
+  thread here first sees the job succeeded (every millisecond it looks at the
+  oldest outstanding job, and on while they are done) minus the job's
+  scheduled submit time.
 
 "Succeeded" is: ours, status ``succeeded`` in the job store (written by the
 result processor); huey, the result in its result store; RQ, status
@@ -78,7 +79,6 @@ class Subject:
     processes: dict[str, psutil.Process]
     #: (created, started, finished) in wall-clock seconds, as the system records them; None if it does not
     timestamps: Callable[[object], tuple[float, float, float]] | None = None
-    notes: str = ""
 
 
 def _bench_env(**extra: str) -> dict[str, str]:
@@ -339,7 +339,6 @@ class Result:
     subject: str
     throughput: Phase
     latency: Phase
-    notes: str = ""
 
     @property
     def jobs_per_second(self) -> float:
@@ -355,7 +354,7 @@ def measure(key: str, subject: Subject, jobs: int, rate: float, seconds: float) 
     run_throughput(subject, WARM_UP_JOBS)
     throughput = run_throughput(subject, jobs)
     latency = run_latency(subject, rate, seconds)
-    result = Result(key, subject.name, throughput, latency, subject.notes)
+    result = Result(key, subject.name, throughput, latency)
     print(
         f"{key}: {result.jobs_per_second:,.0f} jobs/s; at {rate:g}/s p50 {percentile(latency.latencies_ms, 50):.1f} ms, "
         f"p99 {percentile(latency.latencies_ms, 99):.1f} ms",
@@ -446,13 +445,12 @@ def report(results: list[Result], *, rate: float, seconds: float, load_before: t
         )  # fmt: skip
         + f"\n\nThroughput: the jobs submitted as fast as the submitter can, timed until the last has succeeded. "
         f"Latency: {int(rate * seconds):,} jobs over {seconds:g} s, open loop (each submitted at its scheduled time), "
-        "from the scheduled submit until an observer thread in the submitting process, looking at every outstanding "
-        "job every millisecond, sees it succeeded (ours: status `succeeded` in the job store; huey: the result stored; "
+        "from the scheduled submit until an observer thread in the submitting process, looking every millisecond "
+        "at the oldest outstanding job (and on to the next while they are done), sees it succeeded (ours: status `succeeded` in the job store; huey: the result stored; "
         "RQ: status `finished`). CPU per job per process from the kernel over each phase (the submitter's include "
         "the observer; RQ's forking worker includes its work horses; RQ's rows count redis-server too); at a steady rate it includes what each system "
         "spends polling while idle. Overloaded: the system's throughput is below the rate, so its queue only "
         "grows during the latency phase.\n"
-        + "".join(f"\n{r.system}: {r.notes}" for r in results if r.notes)
     )
     staged = [r for r in results if r.latency.stages_ms]
     if staged:

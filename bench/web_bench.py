@@ -15,8 +15,8 @@ port, one process, started afresh for every run over one data directory:
 The load is Debian's ``wrk`` (C, a process of its own; ``_wrk_mix.lua``):
 ``--requests`` requests at ``--concurrency`` connections, closed loop, each
 connection cycling through a fixed mix of recruiter questions (POST
-``{"q": ...}``, an ``x-session-id`` header from 64 sessions), after a warm-up of
-1,000 requests. Runs alternate off, on, off, on... (``--rounds`` of each) to
+``{"q": ...}``, an ``x-session-id`` header from 64 sessions; ``--retrieval``,
+BM25 by default, no LLM), after a warm-up of 1,000 requests. Runs alternate off, on, off, on... (``--rounds`` of each) to
 cancel drift on a shared machine; the table gives each run and the medians.
 After each "on" run the bench waits until the store holds an interaction for
 every search sent (the events arrived, end to end) and says how long that took
