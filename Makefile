@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-fast bench lint clean chromium
+.PHONY: demo test test-fast bench lint clean chromium redis-server wrk
 
 # [ai]: the assistant's embedding model, so the tests run both retrieval methods (~80 s, ~1.2 GB more;
 # torch is pinned to the CPU build).
@@ -32,7 +32,19 @@ test: $(STAMP) chromium
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not slow"
 
-bench: $(STAMP)
+# Redis for the RQ peer in bench/jobs_bench.py (the benchmark starts it on loopback itself).
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "installing Debian's redis-server for the RQ peer in bench/"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+# wrk, the load generator of bench/web_bench.py.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  echo "installing Debian's wrk for bench/web_bench.py"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(STAMP) redis-server wrk
 	$(BIN)/python bench/run_all.py
 
 # Byte-compile every module (syntax errors fail), then the layer contracts of

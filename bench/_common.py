@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import platform
+import socket
 import statistics
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -39,3 +41,18 @@ def write_result(name: str, markdown: str) -> pathlib.Path:
     path.write_text(markdown.rstrip() + "\n", encoding="utf-8")
     print(markdown)
     return path
+
+
+def write_json(name: str, data: object) -> pathlib.Path:
+    """The run's figures, machine-readable, beside its markdown table."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (the server started next binds it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

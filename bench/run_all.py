@@ -17,6 +17,8 @@ ORDER = [
     "aws_cost_bench",
     "aws_jobs_bench",
     "assistant_bench",
+    "jobs_bench",
+    "web_bench",
 ]
 
 
