@@ -46,6 +46,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
 
 
+def _nice(env: Mapping[str, str], name: str) -> int:
+    value = _float(env, name, 10)
+    if value != int(value) or not 0 <= value <= 19:
+        raise ConfigurationError(f"{name} must be a whole number from 0 to 19, got {env.get(name)!r}")
+    return int(value)
+
+
 def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     value = _float(env, name, default)
     if value <= 0:
@@ -123,6 +130,9 @@ class Settings:
     alarm_interval_seconds: float | None = None
     #: ``json``, ``text`` or ``auto`` (JSON lines unless stderr is a terminal): ``CV_ANALYTICS_LOG_FORMAT``
     log_format: str = "auto"
+    #: the analytics worker lowers its CPU priority by this much (``CV_ANALYTICS_WORKER_NICE``, 0-19): on a
+    #: machine it shares with the chatbot, correlating events never takes CPU from answering requests
+    worker_nice: int = 10
     #: redact e-mail addresses and phone numbers from query text before it is stored (``CV_ANALYTICS_REDACT_PII``)
     redact_pii: bool = False
     #: API keys accepted by the HTTP API (``x-api-key``), from ``CV_ANALYTICS_API_KEYS`` (comma-separated)
@@ -193,6 +203,7 @@ class Settings:
             alarms_file=_alarms_file(env, root),
             alarm_interval_seconds=_optional_float(env, f"{PREFIX}ALARM_INTERVAL"),
             log_format=_choice(env, f"{PREFIX}LOG_FORMAT", ("auto", "json", "text")),
+            worker_nice=_nice(env, f"{PREFIX}WORKER_NICE"),
             redact_pii=_flag(env, f"{PREFIX}REDACT_PII", False),
             api_keys=tuple(key.strip() for key in env.get(f"{PREFIX}API_KEYS", "").split(",") if key.strip()),
             dashboard_password=env.get(f"{PREFIX}DASHBOARD_PASSWORD") or None,

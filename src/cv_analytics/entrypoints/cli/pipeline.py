@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import pathlib
 import signal
 import sys
@@ -60,6 +61,15 @@ def send(
         raise typer.Exit(1)
 
 
+def _lower_priority(nice: int) -> None:
+    """Background work yields the CPU to the chatbot's requests (``CV_ANALYTICS_WORKER_NICE``)."""
+    if nice and hasattr(os, "nice"):
+        try:
+            os.nice(nice)
+        except OSError:  # not allowed here: run at the normal priority
+            pass
+
+
 def _totals(stats: Any) -> tuple[int, int]:
     """(messages handled, messages that failed) so far, for the error-rate alarm."""
     return stats.messages, stats.failed + stats.dead_lettered
@@ -75,6 +85,8 @@ def worker(
     """
     from ...processor import Worker
     from .retention import prune_task
+
+    _lower_priority(environment.settings().worker_nice)
 
     store = environment.interaction_store()
     run = Worker(

@@ -253,13 +253,14 @@ class SQLiteQueue(SQLiteQueueAcks, SQLiteQueueAdmin, Queue):
 
     def _wait(self, changed: threading.Event, data_version: int, seconds: float) -> None:
         """Wait ``seconds`` on the clock, or until this process changes the queue (``changed``)
-        or another one commits to the file (``PRAGMA data_version`` moves), polled every
-        ``poll_interval`` seconds."""
-        clock, poll = self._clock, self._backend.poll_interval
+        or another one commits to the file (``PRAGMA data_version`` moves), polled at
+        ``min_poll_interval`` seconds, then less and less often, down to every ``poll_interval``."""
+        clock, poll, slowest = self._clock, self._backend.min_poll_interval, self._backend.poll_interval
         until = clock.monotonic() + seconds
         while (left := until - clock.monotonic()) > 0:
             if clock.wait(min(poll, left), changed) or self._data_version() != data_version:
                 return
+            poll = min(poll * 2, slowest)
 
     def _data_version(self) -> int:
         with self._backend.guard(f"poll queue {self.name!r} in"):
