@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import random
 import socket
 import threading
@@ -126,6 +127,7 @@ class JobWorkerHandler:
         self.retry_base_seconds = retry_base_seconds
         self.retry_max_seconds = retry_max_seconds
         self.rng = rng or random.Random()
+        self._runner = _HandlerThread()
 
     def decode(self, message: Message) -> Delivery:
         return Delivery(message, JobRequest.from_body(message.body))
@@ -180,22 +182,13 @@ class JobWorkerHandler:
         return ended
 
     def _call(self, job_type: JobType, job_input: BaseModel, context: RunContext) -> _Ended:
-        box: dict[str, Any] = {}
-        done = threading.Event()
-
-        def target() -> None:
-            try:
-                box["value"] = job_type.run(job_input, context)
-            except BaseException as exc:  # noqa: BLE001 - reported as the job's outcome
-                box["error"] = exc
-            finally:
-                done.set()
-
-        threading.Thread(target=target, name=f"job-{context.job_id}", daemon=True).start()
+        box, done = self._runner.submit(lambda: job_type.run(job_input, context))
         if not self.clock.wait(job_type.timeout_seconds, done):
             # The thread cannot be stopped: the job fails for good rather than being retried, so
-            # that no second run overlaps it; what it does from now on is ignored.
+            # that no second run overlaps it; what it does from now on is ignored, and the next
+            # job gets a thread of its own.
             context.abandon()
+            self._runner.abandon()
             return _Ended(JobStatus.FAILED, error=f"timed out after {job_type.timeout_seconds:g}s")
         if "error" in box:
             return _ended_by(box["error"])
@@ -318,6 +311,40 @@ class RunContext:
 
     def abandon(self) -> None:
         self._abandoned = True
+
+
+class _HandlerThread:
+    """Runs handlers one at a time on one long-lived thread (a thread per job cost a sixth of the
+    worker's CPU); a handler that overran its timeout keeps its thread, and a new one takes over."""
+
+    def __init__(self) -> None:
+        self._tasks: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event] | None] | None = None
+
+    def submit(self, call: Callable[[], Any]) -> tuple[dict[str, Any], threading.Event]:
+        if self._tasks is None:
+            self._tasks = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(self._tasks,), name="job-handler", daemon=True).start()
+        box: dict[str, Any] = {}
+        done = threading.Event()
+        self._tasks.put((call, box, done))
+        return box, done
+
+    def abandon(self) -> None:
+        """Leave the current thread to its overrunning handler: it ends after it."""
+        if self._tasks is not None:
+            self._tasks.put(None)
+        self._tasks = None
+
+    @staticmethod
+    def _serve(tasks: queue.SimpleQueue[tuple[Callable[[], Any], dict[str, Any], threading.Event] | None]) -> None:
+        while (task := tasks.get()) is not None:
+            call, box, done = task
+            try:
+                box["value"] = call()
+            except BaseException as exc:  # noqa: BLE001 - reported as the job's outcome
+                box["error"] = exc
+            finally:
+                done.set()
 
 
 class _Heartbeat:
