@@ -70,6 +70,8 @@ class Consumer:
         rng: random.Random | None = None,
         on_batch: Callable[[BatchResult], None] | None = None,
         on_outage: Callable[[BaseException | None], None] | None = None,
+        linger_seconds: float = 0.0,
+        linger_below: int = 0,
     ) -> None:
         if max_messages < 1:
             raise ValueError("max_messages must be at least 1")
@@ -86,6 +88,10 @@ class Consumer:
         self.rng = rng or random.Random()
         self.on_batch = on_batch
         self.on_outage = on_outage
+        #: after a batch of fewer than ``linger_below`` messages, wait this long before the next receive
+        #: (not when draining): a trickle is then handled in fewer, larger batches, at the cost of latency
+        self.linger_seconds = linger_seconds
+        self.linger_below = linger_below
         self._stop = threading.Event()
         start = clock.monotonic()
         self._due = {task.name: start + task.interval_seconds for task in self.periodic}
@@ -113,6 +119,8 @@ class Consumer:
                 log.warning("consumer of %s paused %.1fs: %s", self.queue.name, delay, exc)
                 self.clock.wait(delay, self._stop)
                 continue
+            if not drain and 0 < len(result.items) < self.linger_below and self.linger_seconds > 0:
+                self.clock.wait(self.linger_seconds, self._stop)
             if drain and not result.items:
                 if self._queue_is_empty():
                     self.run_periodic(force=True)
