@@ -281,3 +281,21 @@ def test_a_damaged_job_store_is_a_fatal_error_naming_the_file(tmp_path, clock):
     path.write_bytes(b"this is not a database" * 100)
     with pytest.raises(DatabaseCorruptError, match="jobs.db"):
         SQLiteJobStore(path, clock=clock)
+
+
+def test_a_batch_is_written_at_once_and_listeners_hear_of_it_after(store) -> None:
+    """The result processor's batch: each change keeps its rules; a listener hears of them once written."""
+    ids = [store.create(f"b{i}", "cv.summary", {"role": "x"})[0].job_id for i in range(3)]
+    heard: list[str] = []
+    store.subscribe(lambda job: heard.append(job.job_id))
+    with store.batch():
+        for job_id in ids:
+            store.finish(job_id, JobStatus.SUCCEEDED, result={"ok": True})
+        assert heard == []
+    assert heard == ids
+    assert all(store.get(job_id).status is JobStatus.SUCCEEDED for job_id in ids)
+    with pytest.raises(RuntimeError), store.batch():
+        store.finish(ids[0], JobStatus.FAILED, error="late")  # never backwards, and then the batch fails
+        raise RuntimeError("the handler broke mid-batch")
+    assert store.get(ids[0]).status is JobStatus.SUCCEEDED
+    assert heard == ids  # nothing more was told

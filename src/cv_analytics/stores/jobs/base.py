@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 import logging
 import random
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -124,6 +126,8 @@ class JobStore(ABC):
         self.clock = clock or SystemClock()
         self._rng = rng or random.Random()
         self._listeners: list[Callable[[Job], None]] = []
+        #: changes written inside :meth:`batch`, told to the listeners once it is committed
+        self._batched = threading.local()
 
     # -- listening ------------------------------------------------------------
 
@@ -132,6 +136,10 @@ class JobStore(ABC):
         self._listeners.append(listener)
 
     def _changed(self, job: Job) -> None:
+        deferred = getattr(self._batched, "jobs", None)
+        if deferred is not None:
+            deferred.append(job)
+            return
         for listener in self._listeners:
             try:
                 listener(job)
@@ -341,6 +349,28 @@ class JobStore(ABC):
     def purge_expired(self) -> int:
         """Delete expired jobs and keys (reads already skip them); how many went."""
         return self._purge_expired(self.clock.now())
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Several changes as one write where the backend can (SQLite: one transaction); each keeps
+        its own rules. The listeners hear of them once the batch is written. The result processor
+        applies a batch of results in one."""
+        if getattr(self._batched, "jobs", None) is not None:
+            yield  # nested: the outer batch writes and tells
+            return
+        self._batched.jobs = []
+        try:
+            with self._batch_write():
+                yield
+            written = self._batched.jobs
+        finally:
+            self._batched.jobs = None
+        for job in written:
+            self._changed(job)
+
+    def _batch_write(self) -> contextlib.AbstractContextManager[Any]:
+        """The backend's way of writing several changes at once (none by default)."""
+        return contextlib.nullcontext()
 
     def ping(self) -> None:  # noqa: B027 - a backend with a connection checks it
         """Raise :class:`~cv_analytics.exceptions.StoreUnavailableError` while the store does not answer."""

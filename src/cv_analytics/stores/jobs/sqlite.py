@@ -169,6 +169,10 @@ class SQLiteJobStore(JobStore):
             keys = conn.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,)).rowcount
         return jobs + keys
 
+    def _batch_write(self) -> contextlib.AbstractContextManager[Any]:
+        # the connections' transactions are re-entrant: each change's own transaction joins this one
+        return _batch(self)
+
     def ping(self) -> None:
         with self._guard():
             self._db.get().execute("SELECT 1").fetchone()
@@ -192,3 +196,9 @@ def _translate_errors(path: os.PathLike[str] | str) -> Iterator[None]:
         if is_busy_error(exc):
             raise StoreUnavailableError(f"job store {path} is unavailable ({exc}); retry later") from exc
         raise StoreError(f"job store {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _batch(store: SQLiteJobStore) -> Iterator[None]:
+    with store._guard(), store._db.transaction():
+        yield
