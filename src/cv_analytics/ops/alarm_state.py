@@ -1,4 +1,5 @@
-"""Alarm states in a small SQLite file of the data directory, shared by every process that checks alarms.
+"""Alarm states, and the last run of each background process, in a small SQLite file of the data
+directory shared by every process that checks alarms.
 
 One row per alarm: its state, since when, why, and the state the owner was
 last told about. A change recorded by one process is not recorded again by
@@ -26,8 +27,24 @@ CREATE TABLE IF NOT EXISTS alarm_states (
     checked_at REAL NOT NULL,
     notified_state TEXT NOT NULL,
     lease_until REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS runs (
+    component TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT NOT NULL
 )
 """
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """The last run of a background process (``worker``, ``scheduler``) and how it went."""
+
+    component: str
+    at: float
+    ok: bool
+    detail: str
 
 
 @dataclass(frozen=True)
@@ -45,7 +62,7 @@ class AlarmRow:
 
 class SQLiteAlarmStates:
     def __init__(self, path: str | pathlib.Path) -> None:
-        self._db = SQLiteConnections(path, on_connect=lambda conn: conn.execute(_SCHEMA))
+        self._db = SQLiteConnections(path, on_connect=lambda conn: conn.executescript(_SCHEMA))
 
     def record(self, evaluations: Sequence[Evaluation], at: float) -> list[AlarmChange]:
         changes: list[AlarmChange] = []
@@ -104,6 +121,19 @@ class SQLiteAlarmStates:
             for r in conn.execute(
                 "SELECT alarm, kind, state, value, reason, since, checked_at FROM alarm_states ORDER BY alarm"
             )
+        ]
+
+    def record_run(self, component: str, at: float, *, ok: bool, detail: str) -> None:
+        with self._db.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO runs (component, at, ok, detail) VALUES (?, ?, ?, ?)",
+                (component, at, int(ok), detail[:500]),
+            )
+
+    def runs(self) -> list[RunRow]:
+        return [
+            RunRow(r[0], r[1], bool(r[2]), r[3])
+            for r in self._db.get().execute("SELECT component, at, ok, detail FROM runs ORDER BY component")
         ]
 
     def close(self) -> None:

@@ -138,6 +138,38 @@ def status_queues(*, read_only: bool = False) -> tuple[list[Queue], list[tuple[s
     return queues, unavailable
 
 
+def record_run(component: str, *, ok: bool, detail: str) -> None:
+    """Note a background process's last run and its outcome, for ``status`` (never fails the caller)."""
+    import logging
+    import time
+
+    from ...ops.alarm_state import SQLiteAlarmStates
+    from ...wiring.alarms import alarm_state_path
+
+    try:
+        states = SQLiteAlarmStates(alarm_state_path(settings()))
+        try:
+            states.record_run(component, time.time(), ok=ok, detail=detail)
+        finally:
+            states.close()
+    except Exception as exc:  # noqa: BLE001 - bookkeeping: the work itself went on
+        logging.getLogger(__name__).warning("could not record the %s run: %s", component, exc)
+
+
+def run_rows() -> list[Any]:
+    from ...ops.alarm_state import SQLiteAlarmStates
+    from ...wiring.alarms import alarm_state_path
+
+    path = alarm_state_path(settings())
+    if not path.exists():
+        return []
+    states = SQLiteAlarmStates(path)
+    try:
+        return states.runs()
+    finally:
+        states.close()
+
+
 def alarm_rows() -> list[Any]:
     """The alarms' states as the worker and the scheduler last recorded them (none before their first check)."""
     from ...ops.alarm_state import SQLiteAlarmStates

@@ -61,6 +61,15 @@ def send(
         raise typer.Exit(1)
 
 
+def _record_worker_run(stats: Any) -> None:
+    environment.record_run(
+        "worker",
+        ok=stats.outages == 0,
+        detail=f"{stats.messages} message(s) handled, {stats.failed} retried, {stats.dead_lettered} dead-lettered, "
+        f"{stats.outages} outage(s) since it started",
+    )
+
+
 def _lower_priority(nice: int) -> None:
     """Background work yields the CPU to the chatbot's requests (``CV_ANALYTICS_WORKER_NICE``)."""
     if nice and hasattr(os, "nice"):
@@ -84,6 +93,7 @@ def worker(
     A damaged database stops it with the commands to check and recover the file.
     """
     from ...processor import Worker
+    from ...queues.consumer import PeriodicTask
     from .retention import prune_task
 
     _lower_priority(environment.settings().worker_nice)
@@ -98,6 +108,7 @@ def worker(
             *environment.report_preparation_tasks(store),
             *environment.alarm_tasks(store=store, totals=lambda: _totals(run.stats)),
             prune_task(store),
+            PeriodicTask("record-run", 60.0, lambda: _record_worker_run(run.stats)),
         ],
         redact_pii=environment.settings().redact_pii,
     )

@@ -173,10 +173,15 @@ def scheduler_command(
     insights, catalog = insights_for(store), load_skills_catalog(settings)
 
     def job(week: str) -> None:
-        store.sweep_orphans(settings.orphan_timeout_seconds)
-        results = send_weekly_report(
-            store, week, deliverer, insights=insights, catalog=catalog, sender=sender, recipients=recipients
-        )
+        try:
+            store.sweep_orphans(settings.orphan_timeout_seconds)
+            results = send_weekly_report(
+                store, week, deliverer, insights=insights, catalog=catalog, sender=sender, recipients=recipients
+            )
+        except Exception as exc:
+            environment.record_run("scheduler", ok=False, detail=f"report for {week} failed, retrying: {exc}")
+            raise
+        environment.record_run("scheduler", ok=True, detail=f"report for {week}: " + "; ".join(_describe(r) for r in results))
         for result in results:
             typer.echo(_describe(result))
 

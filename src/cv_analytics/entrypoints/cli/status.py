@@ -30,6 +30,9 @@ def current_status() -> SystemStatus:
         store.close()
     report.extra["unavailableQueues"] = [{"name": name, "error": error} for name, error in unavailable]
     report.extra["alarms"] = [_alarm_json(row) for row in environment.alarm_rows()]
+    report.extra["lastRuns"] = [
+        {"component": r.component, "at": _iso(r.at), "ok": r.ok, "detail": r.detail} for r in environment.run_rows()
+    ]
     return report
 
 
@@ -84,6 +87,9 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
             f"spool: {spool.events} event(s), {spool.bytes} bytes in {spool.segments} segment(s) not sent yet "
             f"(oldest {spool.oldest or '-'}): `cv-analytics spool replay` sends them now"
         )
+    for run in report.extra["lastRuns"]:
+        outcome = "ok" if run["ok"] else "FAILED"
+        out.print(f"last {run['component']} run: {run['at']} {outcome}: {run['detail']}", markup=False)
     for unavailable in report.extra["unavailableQueues"]:
         out.print(f"{unavailable['name']}: not readable: {unavailable['error']}", markup=False)
     alarms = report.extra["alarms"]
