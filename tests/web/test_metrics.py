@@ -55,7 +55,7 @@ def test_metrics_after_traffic_and_a_worker_run(tmp_path, wiring, settings, cont
         before = scrape(client)
         assert value(before, "cv_analytics_queue_messages", queue="analytics", state="visible") == 5
         assert value(before, "cv_analytics_queue_oldest_message_age_seconds", queue="analytics") >= 0
-        assert value(before, "cv_analytics_queue_up", queue="jobs-request") == 1
+        assert value(before, "cv_analytics_queue_up", queue="ai-job-request") == 1
 
         run_worker(settings, metrics_dir)
         families = scrape(client)
@@ -69,8 +69,8 @@ def test_metrics_after_traffic_and_a_worker_run(tmp_path, wiring, settings, cont
     assert value(families, "cv_analytics_queue_messages", queue="analytics", state="visible") == 0
     assert value(families, "cv_analytics_queue_messages", queue="analytics-dlq", state="visible") == 1
     assert value(families, "cv_analytics_dlq_messages", queue="analytics") == 1
-    assert value(families, "cv_analytics_dlq_messages", queue="jobs-request") == 0
-    for queue in ("analytics", "analytics-dlq", "jobs-request", "jobs-request-dlq", "jobs-response", "jobs-response-dlq"):
+    assert value(families, "cv_analytics_dlq_messages", queue="ai-job-request") == 0
+    for queue in ("analytics", "analytics-dlq", "ai-job-request", "ai-job-request-dlq", "ai-job-response", "ai-job-response-dlq"):
         assert value(families, "cv_analytics_queue_up", queue=queue) == 1
 
     http = "cv_analytics_http_request_duration_seconds"
@@ -94,7 +94,7 @@ def test_a_queue_that_fails_costs_its_own_figures_not_the_scrape(tmp_path, contr
     (data_dir / "queues.db").write_bytes(b"this is not a database" * 100)
     with Wiring(web_settings(data_dir)) as wiring, TestClient(create_app(wiring)) as client:
         families = scrape(client)
-    for queue in ("analytics", "jobs-request", "jobs-response"):  # all on the damaged file
+    for queue in ("analytics", "ai-job-request", "ai-job-response"):  # all on the damaged file
         assert value(families, "cv_analytics_queue_up", queue=queue) == 0
     assert families["cv_analytics_queue_messages"] == {}
     assert value(families, "cv_analytics_events_sent", "cv_analytics_events_sent_total") == 0  # the others answered
