@@ -158,7 +158,9 @@ class Assistant:
             return None
         written = _structured(reply)
         if written is None:
-            log.warning("answered from the catalog: the LLM replied out of the schema (%.200s)", reply)
+            # the reply may quote the recruiter's question: its text only at debug level
+            log.warning("answered from the catalog: the LLM replied out of the schema")
+            log.debug("the LLM's reply: %.200s", reply)
         return written
 
     def _messages(self, question: str, matches: list[SkillMatch]) -> list[dict[str, str]]:

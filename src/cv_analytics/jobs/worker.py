@@ -275,7 +275,7 @@ class RunContext:
         try:
             job = self._worker.store.report_progress(self.job_id, self._worker.owner, percent, message)
         except StoreError as exc:  # progress is advice: a store hiccup must not fail the job
-            log.warning("progress of job %s not recorded: %s", self.job_id, exc)
+            log.warning("progress of job %s not recorded: %s", self.job_id, exc, extra={"fields": {"jobId": self.job_id}})
             return
         self.seen(job)
 
@@ -306,7 +306,9 @@ class RunContext:
         try:
             self.seen(self._worker.store.get(self.job_id))
         except StoreError as exc:
-            log.warning("could not check whether job %s was cancelled: %s", self.job_id, exc)
+            log.warning(
+                "could not check whether job %s was cancelled: %s", self.job_id, exc, extra={"fields": {"jobId": self.job_id}}
+            )
         return self._cancel_seen
 
     def abandon(self) -> None:
@@ -393,7 +395,10 @@ class _Heartbeat:
             try:
                 context.seen(worker.store.heartbeat(context.job_id, worker.owner, worker.lease_seconds))
             except StoreError as exc:
-                log.warning("heartbeat could not extend the lease of job %s: %s", context.job_id, exc)
+                log.warning(
+                    "heartbeat could not extend the lease of job %s: %s", context.job_id, exc,
+                    extra={"fields": {"jobId": context.job_id}},
+                )  # fmt: skip
 
 
 def settle_dead_letters(store: JobStore, request_queue: Queue, *, limit: int = DEAD_LETTER_SWEEP_LIMIT) -> int:
