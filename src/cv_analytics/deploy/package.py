@@ -2,8 +2,9 @@
 
 The Lambda Python 3.12 runtime ships boto3 (and botocore, s3transfer), but
 none of cv-analytics' other runtime dependencies: pydantic with its compiled
-core, typer, rich, jinja2, pyawscron and what they pull in. Those are
-installed for Lambda's platform (manylinux x86_64 up to glibc 2.28, CPython 3.12) by pip,
+core, typer, rich, jinja2, pyawscron, FastAPI, and from the ``aws`` extra
+mangum (the HTTP API function), with what they pull in. Those are
+installed for Lambda's platform (``manylinux2014_x86_64`` or ``manylinux_2_28_x86_64``, CPython 3.12) by pip,
 whatever machine builds the package, and zipped with the cv_analytics sources.
 
 Dependencies are pinned to the versions installed where the package is built,
@@ -37,9 +38,10 @@ DISTRIBUTION = "cv-analytics"
 
 #: What the functions run on (see ``infra/template.yaml``: Runtime, Architectures).
 LAMBDA_PYTHON_VERSION = "3.12"
-#: The python3.12 runtime is Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run there, and
-#: numpy (for the assistant's BM25) ships only those since 2.3; manylinux2014 for older wheels.
-LAMBDA_PLATFORMS = ("manylinux_2_28_x86_64", "manylinux2014_x86_64")
+#: The wheel platforms Lambda's python3.12 runtime runs: it is Amazon Linux 2023
+#: (glibc 2.34), so manylinux_2_28 wheels as well as manylinux2014 ones (numpy
+#: 2.3 and later ship only the former).
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 
 #: Environment markers as Lambda's python3.12 runtime evaluates them, so a
 #: requirement like ``foo; python_version < "3.12"`` is judged for Lambda, not
@@ -58,6 +60,10 @@ LAMBDA_MARKER_ENVIRONMENT = {
 
 #: Distributions the Lambda Python runtime provides: never bundled.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer"})
+#: Extras whose requirements the functions need (mangum, for the HTTP API).
+LAMBDA_EXTRAS = ("aws",)
+#: Requirements of those extras that only build the package, never run in it.
+BUILD_ONLY = frozenset({"packaging"})
 
 #: Left out of the zip: pip's console scripts (their shebangs name the build
 #: machine's interpreter) and bytecode (compiled for the build machine's Python).
@@ -73,7 +79,8 @@ PIP_TIMEOUT_SECONDS = 900
 def runtime_requirements(distribution: str = DISTRIBUTION) -> list[str]:
     """The distribution's runtime requirements that Lambda lacks, as pip arguments.
 
-    Extras (``[aws]``, ``[dev]``) are left out, and so is what the runtime ships.
+    The ``[aws]`` extra's are in (but for :data:`BUILD_ONLY`), other extras
+    (``[dev]``) are out, and so is what the runtime ships.
     """
     requirement_type, canonicalize_name = _packaging()
     try:
@@ -86,12 +93,16 @@ def runtime_requirements(distribution: str = DISTRIBUTION) -> list[str]:
     wanted = []
     for line in declared:
         requirement = requirement_type(line)
-        if requirement.marker is not None and not requirement.marker.evaluate(LAMBDA_MARKER_ENVIRONMENT):
+        if requirement.marker is not None and not any(
+            requirement.marker.evaluate({**LAMBDA_MARKER_ENVIRONMENT, "extra": extra}) for extra in ("", *LAMBDA_EXTRAS)
+        ):
             continue
-        if canonicalize_name(requirement.name) in PROVIDED_BY_RUNTIME:
+        if canonicalize_name(requirement.name) in PROVIDED_BY_RUNTIME | BUILD_ONLY:
             continue
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        wanted.append(f"{requirement.name}{extras}{requirement.specifier}")
+        pip_argument = f"{requirement.name}{extras}{requirement.specifier}"
+        if pip_argument not in wanted:  # boto3 is both a dependency and in [aws], say
+            wanted.append(pip_argument)
     return wanted
 
 
@@ -155,7 +166,7 @@ def suggested_key(path: str | os.PathLike[str]) -> str:
 def _pip_install(requirements: Sequence[str], target: Path, constraints: Path | None) -> None:
     command = [
         sys.executable, "-m", "pip", "install",
-        *(arg for platform in LAMBDA_PLATFORMS for arg in ("--platform", platform)),
+        *(option for platform in LAMBDA_PLATFORMS for option in ("--platform", platform)),
         "--only-binary=:all:",
         "--python-version", LAMBDA_PYTHON_VERSION,
         "--implementation", "cp",
@@ -184,7 +195,7 @@ def _pip_install(requirements: Sequence[str], target: Path, constraints: Path | 
             else ""
         )
         raise PackageBuildError(
-            f"pip could not install the dependencies for Lambda ({' or '.join(LAMBDA_PLATFORMS)}, CPython "
+            f"pip could not install the dependencies for Lambda ({', '.join(LAMBDA_PLATFORMS)}, CPython "
             f"{LAMBDA_PYTHON_VERSION}):\n{detail}\n{hint}".rstrip()
         )
 
