@@ -739,3 +739,18 @@ def test_the_deployed_job_functions_are_fed_by_their_queues(stack: dict[str, str
         assert mapping.get("MaximumBatchingWindowInSeconds", None) in (window, None if window is None else window)
     http = lambda_.get_function_configuration(FunctionName=stack[resources.HTTP_API_FUNCTION.output_key])
     assert http["Environment"]["Variables"][resources.API_KEYS_ENV] == "test-key-1,test-key-2"
+
+
+def test_the_deployed_schedule_retries_then_dead_letters_to_the_report_failure_queue(stack: dict[str, str]) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = stack[resources.REPORT_FAILURE_QUEUE.output_key]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes.get("FifoQueue", "false") == "false"  # EventBridge refuses FIFO targets
+    (target,) = boto3.client("events").list_targets_by_rule(Rule=f"{PREFIX}-weekly-report")["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": attributes["QueueArn"]}
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": resources.SCHEDULE_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": resources.SCHEDULE_MAX_EVENT_AGE_SECONDS,
+    }
