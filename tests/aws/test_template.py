@@ -755,3 +755,16 @@ def test_the_deployed_schedule_retries_then_dead_letters_to_the_report_failure_q
         "MaximumRetryAttempts": resources.SCHEDULE_RETRY_ATTEMPTS,
         "MaximumEventAgeInSeconds": resources.SCHEDULE_MAX_EVENT_AGE_SECONDS,
     }
+
+
+def test_aws_status_finds_every_queue_and_table_of_the_deployed_stack(stack: dict[str, str]) -> None:
+    from typer.testing import CliRunner
+
+    from cv_analytics.entrypoints.cli.aws import aws_app
+
+    result = CliRunner().invoke(aws_app, ["status", "--prefix", PREFIX, "--json"])
+
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert [(q["key"], q["exists"]) for q in status["queues"]] == [(q.key, True) for q in STACK_QUEUES]
+    assert [(t["name"], t["exists"]) for t in status["tables"]] == [(stack[t.output_key], True) for t in TABLES]
