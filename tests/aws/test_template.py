@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from cv_analytics.deploy import resources
-from cv_analytics.deploy.resources import FUNCTIONS, QUEUES, TABLES, FunctionSpec, QueueSpec, TableSpec
+from cv_analytics.deploy.resources import FUNCTIONS, QUEUES, STACK_QUEUES, TABLES, FunctionSpec, QueueSpec, TableSpec
 
 from .conftest import TEMPLATE_PATH
 
@@ -62,7 +62,7 @@ def test_template_is_plain_cloudformation_without_the_sam_transform(template: di
 
 
 def test_the_template_declares_exactly_the_queues_and_tables_of_resources_py(template: dict[str, Any]) -> None:
-    assert set(_resources_of_type(template, "AWS::SQS::Queue")) == {q.logical_id for q in QUEUES}
+    assert set(_resources_of_type(template, "AWS::SQS::Queue")) == {q.logical_id for q in STACK_QUEUES}
     assert set(_resources_of_type(template, "AWS::DynamoDB::Table")) == {t.logical_id for t in TABLES}
     assert set(_resources_of_type(template, "AWS::Lambda::Function")) == {f.logical_id for f in FUNCTIONS}
 
@@ -71,13 +71,13 @@ def _as_sqs_attributes(properties: dict[str, Any]) -> dict[str, str]:
     """Template queue properties in the string form SQS attributes take."""
     attributes = {}
     for name, value in properties.items():
-        if name in ("QueueName", "RedrivePolicy"):
+        if name in ("QueueName", "RedrivePolicy", "Tags"):
             continue
         attributes[name] = ("true" if value else "false") if isinstance(value, bool) else str(value)
     return attributes
 
 
-@pytest.mark.parametrize("spec", QUEUES, ids=lambda q: q.key)
+@pytest.mark.parametrize("spec", STACK_QUEUES, ids=lambda q: q.key)
 def test_each_queue_in_the_template_has_the_attributes_resources_py_gives_it(
     template: dict[str, Any], spec: QueueSpec
 ) -> None:
@@ -222,7 +222,7 @@ def test_parameters_share_the_prefix_rule_and_the_default_schedule_with_resource
 
 def test_outputs_name_every_queue_table_function_and_the_alarm_topic(template: dict[str, Any]) -> None:
     outputs = template["Outputs"]
-    for spec in (*QUEUES, *TABLES, *FUNCTIONS):
+    for spec in (*STACK_QUEUES, *TABLES, *FUNCTIONS):
         assert outputs[spec.output_key]["Value"] == _ref(spec.logical_id), spec.output_key
     assert outputs["AlarmTopicArn"]["Value"] == _ref("AlarmTopic")
     assert outputs["HttpApiUrl"]["Value"] == _sub("https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
@@ -327,11 +327,10 @@ def _required_alarms() -> Iterator[tuple[str, str, dict[str, Any], str, Any, str
         if "Duration" in spec.alarmed_metrics:
             near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
             yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
-    for spec in QUEUES:
-        if spec.dead_letter is not None:
-            dimension = {"Name": "QueueName", "Value": _get_att(spec.dead_letter.logical_id, "QueueName")}
-            yield "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0, "GreaterThanThreshold"
-    for spec in (resources.ANALYTICS_QUEUE, resources.JOB_REQUEST_QUEUE):
+    for spec in (*(q.dead_letter for q in QUEUES if q.dead_letter is not None), resources.REPORT_FAILURE_QUEUE):
+        dimension = {"Name": "QueueName", "Value": _get_att(spec.logical_id, "QueueName")}
+        yield "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0, "GreaterThanThreshold"
+    for spec in (resources.ANALYTICS_QUEUE, resources.JOB_REQUEST_QUEUE, resources.JOB_RESPONSE_QUEUE):
         dimension = {"Name": "QueueName", "Value": _get_att(spec.logical_id, "QueueName")}
         yield "AWS/SQS", "ApproximateAgeOfOldestMessage", dimension, "Maximum", 300, "GreaterThanThreshold"
     dimension = {"Name": "QueueName", "Value": _get_att(resources.JOB_REQUEST_QUEUE.logical_id, "QueueName")}
@@ -371,20 +370,36 @@ def test_each_required_alarm_watches_its_metric_and_notifies_the_topic(
     assert alarm["Threshold"] == threshold
     assert alarm["ComparisonOperator"] == comparison
     assert alarm["AlarmActions"] == [_ref("AlarmTopic")]
+    assert alarm["OKActions"] == [_ref("AlarmTopic")]  # a cleared alarm is news too
     # No data means nothing ran or the queue is idle, not that something is wrong.
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_the_jobs_functions_alarm_on_their_errors_and_the_stack_stays_near_the_free_alarms() -> None:
-    assert {f.key: f.alarmed_metrics for f in FUNCTIONS} == {
-        "processor": ("Errors", "Throttles", "Duration"),
-        "reporter": ("Errors", "Throttles", "Duration"),
-        "job-worker": ("Errors",),
-        "job-results": ("Errors",),
-        "http-api": (),
+def test_every_function_alarms_on_errors_throttles_and_a_duration_near_its_timeout(
+    template: dict[str, Any],
+) -> None:
+    alarms = [a["Properties"] for a in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()]
+    for spec in FUNCTIONS:
+        assert spec.alarmed_metrics == ("Errors", "Throttles", "Duration"), spec.key
+        on_function = {
+            a["MetricName"]: a for a in alarms if a["Dimensions"] == [{"Name": "FunctionName", "Value": _ref(spec.logical_id)}]
+        }
+        assert set(on_function) == {"Errors", "Throttles", "Duration"}, spec.key
+        timeout_ms = _props(template, spec.logical_id)["Timeout"] * 1000
+        assert 0.8 * timeout_ms <= on_function["Duration"]["Threshold"] <= 0.9 * timeout_ms, spec.key
+    # ten alarms are free; each one more costs $0.10 a month (docs/aws-cost.md)
+    assert len(alarms) == len(list(_required_alarms())) == 23
+
+
+def test_every_dead_letter_queue_of_the_stack_has_a_depth_alarm(template: dict[str, Any]) -> None:
+    alarms = [a["Properties"] for a in _resources_of_type(template, "AWS::CloudWatch::Alarm").values()]
+    dead_letter_queues = [q for q in STACK_QUEUES if q.dead_letter is None]  # the DLQs and the report failure queue
+    assert {q.key for q in dead_letter_queues} == {
+        "analytics-dlq", "ai-job-request-dlq", "ai-job-response-dlq", "weekly-report-failures"
     }
-    # ten alarms are free; each one more costs $0.10 a month
-    assert len(list(_required_alarms())) == 14
+    for spec in dead_letter_queues:
+        (alarm,) = [a for a in alarms if a["Dimensions"][0]["Value"] == _get_att(spec.logical_id, "QueueName")]
+        assert (alarm["MetricName"], alarm["Threshold"]) == ("ApproximateNumberOfMessagesVisible", 0), spec.key
 
 
 def test_every_alarm_in_the_template_is_a_required_one(template: dict[str, Any]) -> None:
@@ -476,7 +491,8 @@ def test_the_reporter_role_reads_the_week_index_and_sends_only_as_the_sender(tem
     assert _get_att("InteractionsTable", "Arn") in grants["dynamodb:Query"]
     assert _sub("${InteractionsTable.Arn}/index/week-index") in grants["dynamodb:Query"]
     assert _get_att("ReportsTable", "Arn") in grants["dynamodb:PutItem"]
-    assert not [a for a in grants if a.startswith("sqs:")], "the reporter touches no queue"
+    sqs_grants = {a: on for a, on in grants.items() if a.startswith("sqs:")}
+    assert sqs_grants == {"sqs:SendMessage": [_get_att("ReportFailureQueue", "Arn")]}, "its on-failure destination only"
     identities = list(_strings_in(grants["ses:SendRawEmail"]))
     identity_arn = "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/"
     assert identity_arn + "${SenderEmail}" in identities
@@ -561,8 +577,13 @@ def _deploy_stack() -> dict[str, str]:
     with warnings.catch_warnings():
         # Alarms are checked in the template: moto's CloudFormation skips them, and says so.
         warnings.filterwarnings("ignore", "Tried to parse AWS::CloudWatch::Alarm", UserWarning)
-        # moto's CloudFormation does not create API Gateway v2 resources: they are checked in the template.
-        warnings.filterwarnings("ignore", "Tried to parse AWS::ApiGatewayV2::", UserWarning)
+        # Nor API Gateway v2, the dashboard, the budget, the producer policy, the queue policy
+        # or the reporter's invoke config: all are checked in the template.
+        for skipped in (
+            "ApiGatewayV2::", "CloudWatch::Dashboard", "Budgets::Budget", "IAM::ManagedPolicy",
+            "SQS::QueuePolicy", "Lambda::EventInvokeConfig",
+        ):
+            warnings.filterwarnings("ignore", f"Tried to parse AWS::{skipped}", UserWarning)
         cloudformation.create_stack(
             StackName="cv-analytics-test",
             TemplateBody=TEMPLATE_PATH.read_text(),
@@ -599,7 +620,7 @@ def stack(moto_endpoint: str) -> Iterator[dict[str, str]]:
         reset_moto(moto_endpoint)
 
 
-@pytest.mark.parametrize("spec", QUEUES, ids=lambda q: q.key)
+@pytest.mark.parametrize("spec", STACK_QUEUES, ids=lambda q: q.key)
 def test_the_deployed_stack_has_each_queue_with_its_attributes(stack: dict[str, str], spec: QueueSpec) -> None:
     import boto3
 
@@ -719,3 +740,31 @@ def test_the_deployed_job_functions_are_fed_by_their_queues(stack: dict[str, str
         assert mapping.get("MaximumBatchingWindowInSeconds", None) in (window, None if window is None else window)
     http = lambda_.get_function_configuration(FunctionName=stack[resources.HTTP_API_FUNCTION.output_key])
     assert http["Environment"]["Variables"][resources.API_KEYS_ENV] == "test-key-1,test-key-2"
+
+
+def test_the_deployed_schedule_retries_then_dead_letters_to_the_report_failure_queue(stack: dict[str, str]) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = stack[resources.REPORT_FAILURE_QUEUE.output_key]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes.get("FifoQueue", "false") == "false"  # EventBridge refuses FIFO targets
+    (target,) = boto3.client("events").list_targets_by_rule(Rule=f"{PREFIX}-weekly-report")["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": attributes["QueueArn"]}
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": resources.SCHEDULE_RETRY_ATTEMPTS,
+        "MaximumEventAgeInSeconds": resources.SCHEDULE_MAX_EVENT_AGE_SECONDS,
+    }
+
+
+def test_aws_status_finds_every_queue_and_table_of_the_deployed_stack(stack: dict[str, str]) -> None:
+    from typer.testing import CliRunner
+
+    from cv_analytics.entrypoints.cli.aws import aws_app
+
+    result = CliRunner().invoke(aws_app, ["status", "--prefix", PREFIX, "--json"])
+
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert [(q["key"], q["exists"]) for q in status["queues"]] == [(q.key, True) for q in STACK_QUEUES]
+    assert [(t["name"], t["exists"]) for t in status["tables"]] == [(stack[t.output_key], True) for t in TABLES]

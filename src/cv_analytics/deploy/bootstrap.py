@@ -100,7 +100,7 @@ def bootstrap(
         dead_letter_arn = queues[spec.dead_letter.key]["arn"] if spec.dead_letter else None
         queues[spec.key] = _ensure_queue(clients.sqs, spec, prefix, dead_letter_arn)
     tables = {spec.key: _ensure_table(clients.dynamodb, spec, prefix) for spec in resources.TABLES}
-    environment = {spec.env_var: queues[spec.key]["url"] for spec in resources.QUEUES}
+    environment = {spec.env_var: queues[spec.key]["url"] for spec in resources.QUEUES if spec.env_var}
     environment.update({spec.env_var: tables[spec.key]["name"] for spec in resources.TABLES})
     return {"queues": queues, "tables": tables, "environment": environment}
 

@@ -53,8 +53,8 @@ class QueueSpec:
     #: Logical id of the queue in ``infra/template.yaml``.
     logical_id: str
     config: QueueConfig
-    #: Environment variable that tells the code the queue's URL.
-    env_var: str
+    #: Environment variable that tells the code the queue's URL (None: no code reads it).
+    env_var: str | None
     #: Key of the output in the CloudFormation stack that gives the queue's URL.
     output_key: str
     #: The dead-letter queue that messages move to after ``config.max_receive_count`` receives.
@@ -154,6 +154,21 @@ QUEUES: tuple[QueueSpec, ...] = (
     JOB_RESPONSE_QUEUE,
 )
 
+#: Where a failed weekly report lands, from two sides (a standard queue: EventBridge
+#: refuses FIFO targets): EventBridge's dead-letter queue for an invocation it could
+#: not deliver, and the report function's on-failure destination for a run that
+#: failed after Lambda's own retries. Stack only (bootstrap creates no schedule).
+REPORT_FAILURE_QUEUE = QueueSpec(
+    key="weekly-report-failures",
+    base_name="weekly-report-failures",
+    logical_id="ReportFailureQueue",
+    config=QueueConfig(fifo=False, visibility_timeout=30.0, retention_seconds=14 * DAY),
+    env_var=None,
+    output_key="ReportFailureQueueUrl",
+)
+#: Every queue of the stack: the pipeline's, then the report failure queue.
+STACK_QUEUES: tuple[QueueSpec, ...] = (*QUEUES, REPORT_FAILURE_QUEUE)
+
 # -- tables ---------------------------------------------------------------------
 
 # -- functions --------------------------------------------------------------------
@@ -169,7 +184,7 @@ LLM_ENVIRONMENT: tuple[str, ...] = ("CV_ANALYTICS_LLM_URL", "CV_ANALYTICS_LLM_MO
 #: report's addresses. All get all of it so that one settings loader sees one
 #: consistent deployment; what each may *do* is limited by its IAM role.
 FUNCTION_ENVIRONMENT: tuple[str, ...] = (
-    *(q.env_var for q in QUEUES),
+    *(q.env_var for q in QUEUES if q.env_var),
     *(t.env_var for t in TABLES),
     RECIPIENT_EMAIL_ENV,
     SENDER_EMAIL_ENV,
@@ -205,11 +220,6 @@ JOB_WORKER_FUNCTION = FunctionSpec(
     memory_mb=3008,
     output_key="JobWorkerFunctionName",
     environment=(*FUNCTION_ENVIRONMENT, *LLM_ENVIRONMENT),
-    # Errors only, for the jobs functions: every alarm past CloudWatch's ten free
-    # ones costs $0.10 a month, and the request queue's age and depth alarms and
-    # the dead-letter queues' cover slow or failing jobs. The HTTP API function
-    # has none: its errors are 5xx answers its callers see and retry.
-    alarmed_metrics=("Errors",),
 )
 #: Applies job results from the response queue to the jobs table.
 JOB_RESULTS_FUNCTION = FunctionSpec(
@@ -220,7 +230,6 @@ JOB_RESULTS_FUNCTION = FunctionSpec(
     timeout_seconds=300,
     output_key="JobResultsFunctionName",
     environment=FUNCTION_ENVIRONMENT,
-    alarmed_metrics=("Errors",),
 )
 #: The web app (the jobs API and the rest) behind the API Gateway HTTP API,
 #: through mangum. 30 s: API Gateway's own limit for an HTTP API integration.
@@ -234,7 +243,6 @@ HTTP_API_FUNCTION = FunctionSpec(
     memory_mb=1024,
     output_key="HttpApiFunctionName",
     environment=(*FUNCTION_ENVIRONMENT, API_KEYS_ENV, *LLM_ENVIRONMENT),
-    alarmed_metrics=(),
 )
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     PROCESSOR_FUNCTION,
@@ -264,8 +272,17 @@ DEFAULT_SCHEDULE = "cron(0 7 ? * MON *)"
 
 #: A Duration alarm fires when an invocation takes this share of its timeout.
 DURATION_ALARM_RATIO = 0.8
+#: The stack's tags, on every resource that takes tags (plus ``Environment``, a parameter).
+PROJECT_TAG = ("Project", "CVAnalytics")
+#: The stack's monthly cost budget (USD) unless its ``MonthlyBudgetUsd`` parameter says otherwise,
+#: and the share of it at which the budget emails the alarm address.
+DEFAULT_MONTHLY_BUDGET_USD = 5
+BUDGET_ALERT_PERCENT = 80
+#: The weekly report's EventBridge retry policy: how long, and how often, it retries delivery.
+SCHEDULE_RETRY_ATTEMPTS = 10
+SCHEDULE_MAX_EVENT_AGE_SECONDS = 6 * 3600
 
-#: The analytics and job request queues' backlog alarm: the oldest message is older than this.
+#: Every queue's backlog alarm: the oldest message is older than this.
 QUEUE_AGE_ALARM_SECONDS = 300
 #: The job request queue's depth alarm fires above this many visible messages
 #: unless the stack's ``JobRequestQueueDepthThreshold`` parameter says otherwise.

@@ -1,4 +1,4 @@
-"""``cv-analytics aws ...``: stand up queues and tables, build the Lambda package.
+"""``cv-analytics aws ...``: stand up queues and tables, build the Lambda package, read the stack's status.
 
 ``bootstrap`` prints its table of resources on stderr and only ``export`` lines
 on stdout, so ``eval "$(cv-analytics aws bootstrap)"`` configures the current shell.
@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ...deploy import resources
+from ...deploy.status import StackStatus
 from ...exceptions import CVAnalyticsError
 from . import environment
 from .commands import FLAG, command, new_typer
@@ -22,7 +23,7 @@ from .errors import CommandError
 
 aws_app = new_typer(
     name="aws",
-    help="AWS: create the queues and tables (bootstrap), build the Lambda deployment package.",
+    help="AWS: create the queues and tables (bootstrap), build the Lambda deployment package, show the status.",
 )
 _console = Console(stderr=True)
 
@@ -112,6 +113,79 @@ def package_command(
         soft_wrap=True,  # keep the command on one line, to copy and paste
     )
     typer.echo(str(path))
+
+
+@command(aws_app, "status")
+def status_command(
+    prefix: Annotated[
+        str, typer.Option(help="Prefix of every queue, table and alarm name (as NamePrefix in the stack).")
+    ] = resources.DEFAULT_PREFIX,
+    region: Annotated[
+        str | None,
+        typer.Option(help="AWS region (default: AWS_REGION, then AWS_DEFAULT_REGION, then ~/.aws/config)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.", **FLAG)] = False,
+) -> None:
+    """Each queue and DLQ (visible, in flight, delayed, age of oldest), each table's items, each alarm's state.
+
+    Exits 0 even while an alarm fires: the output says so.
+    """
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, PartialCredentialsError
+
+    from ...deploy.bootstrap import default_session
+    from ...deploy.status import StatusClients, stack_status
+
+    endpoint = environment.aws_endpoint()
+    try:
+        session = default_session(region)
+        resources.validate_prefix(prefix)
+    except CVAnalyticsError as exc:
+        raise CommandError(str(exc)) from exc
+    where = f"the endpoint {endpoint}" if endpoint else "AWS"
+    try:
+        report = stack_status(
+            StatusClients.from_session(session, endpoint_url=endpoint), prefix, region=session.region_name
+        )
+    except (NoCredentialsError, PartialCredentialsError) as exc:
+        raise CommandError(f"no usable AWS credentials for {where} ({exc}): {CREDENTIALS_HINT}") from exc
+    except (BotoCoreError, ClientError) as exc:
+        raise CommandError(
+            f"{where} in region {session.region_name} refused or failed the request: {exc}; check the "
+            f"credentials ({CREDENTIALS_HINT}), the region (--region or AWS_REGION) and the network"
+        ) from exc
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), indent=2))
+        return
+    _print_status(report)
+
+
+def _print_status(report: StackStatus) -> None:
+    out = Console(soft_wrap=True)  # one row per line whatever the terminal width (scripts grep them)
+    queues = Table(title=f"queues ({report.prefix}, {report.region})")
+    for column in ("queue", "visible", "in flight", "delayed", "oldest age (s)"):
+        queues.add_column(column, justify="left" if column == "queue" else "right")
+    for q in report.queues:
+        if not q.exists:
+            queues.add_row(q.name, "missing", "", "", "")
+            continue
+        age = "-" if q.oldest_age_seconds is None else f"{q.oldest_age_seconds:.0f}"
+        queues.add_row(q.name, str(q.visible), str(q.in_flight), str(q.delayed), age)
+    out.print(queues)
+    tables = Table(title="tables (DynamoDB updates these figures about every six hours)")
+    for column in ("table", "items", "bytes"):
+        tables.add_column(column, justify="left" if column == "table" else "right")
+    for t in report.tables:
+        tables.add_row(t.name, str(t.item_count) if t.exists else "missing", str(t.size_bytes) if t.exists else "")
+    out.print(tables)
+    if not report.alarms:
+        out.print(f"alarms: none named {report.prefix}-* (bootstrap creates none; the stack does)", markup=False)
+        return
+    alarms = Table(title=f"alarms ({len(report.alarms_firing)} firing)")
+    for column in ("alarm", "state", "since"):
+        alarms.add_column(column)
+    for a in report.alarms:
+        alarms.add_row(a.name, a.state, a.updated or "-")
+    out.print(alarms)
 
 
 def register(app: typer.Typer) -> None:
