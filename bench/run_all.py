@@ -8,7 +8,15 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-ORDER = ["client_bench", "queue_bench", "e2e_bench", "worker_memory_bench", "report_bench", "aws_cost_bench"]
+ORDER = [
+    "client_bench",
+    "queue_bench",
+    "e2e_bench",
+    "worker_memory_bench",
+    "report_bench",
+    "aws_cost_bench",
+    "aws_jobs_bench",
+]
 
 
 def main() -> int:

@@ -95,6 +95,38 @@ def test_bootstrap_creates_every_table_with_its_keys_index_and_ttl(clients: AwsC
     assert week_index["IndexName"] == "week-index"
 
 
+def test_bootstrap_creates_the_jobs_queues_with_the_seeds_settings_and_the_jobs_table(clients: AwsClients) -> None:
+    report = bootstrap(clients)
+
+    expected = {
+        # (visibility timeout, retention, long polling) of the seed's queues
+        "ai-job-request": ("900", "1209600", "20"),
+        "ai-job-response": ("300", "1209600", "0"),
+    }
+    for key, (visibility, retention, wait) in expected.items():
+        queue = report["queues"][key]
+        assert queue["name"] == f"cv-analytics-{key}"
+        attributes = _queue_attributes(clients, queue["url"])
+        assert "FifoQueue" not in attributes or attributes["FifoQueue"] == "false"
+        assert (
+            attributes["VisibilityTimeout"], attributes["MessageRetentionPeriod"], attributes["ReceiveMessageWaitTimeSeconds"]
+        ) == (visibility, retention, wait)
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"] == report["queues"][f"{key}-dlq"]["arn"]
+        assert int(redrive["maxReceiveCount"]) == 3
+        dead_letter = _queue_attributes(clients, report["queues"][f"{key}-dlq"]["url"])
+        assert dead_letter["MessageRetentionPeriod"] == "1209600"
+    table = clients.dynamodb.describe_table(TableName="cv-analytics-jobs")["Table"]
+    assert table["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == [
+        "entity-created-index", "status-created-index", "type-created-index"
+    ]
+    ttl = clients.dynamodb.describe_time_to_live(TableName="cv-analytics-jobs")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+    assert report["environment"]["CV_ANALYTICS_JOBS_TABLE"] == "cv-analytics-jobs"
+    assert Settings.from_env(report["environment"]).dynamodb_tables["jobs"] == "cv-analytics-jobs"
+
+
 def test_a_second_bootstrap_changes_nothing_and_reports_what_exists(clients: AwsClients) -> None:
     first = bootstrap(clients)
     attributes_before = {k: _queue_attributes(clients, q["url"]) for k, q in first["queues"].items()}
@@ -214,16 +246,16 @@ def test_the_exported_environment_configures_cv_analytics_for_these_resources(cl
     environment = report["environment"]
     assert set(environment) == {*(q.env_var for q in QUEUES), *(t.env_var for t in TABLES)}
     assert environment["AWS_SQS_URL"] == report["queues"]["analytics"]["url"]
-    assert environment["AI_JOB_REQUEST_QUEUE_URL"] == report["queues"]["jobs-request"]["url"]
-    assert environment["AI_JOB_RESPONSE_QUEUE_URL"] == report["queues"]["jobs-response"]["url"]
+    assert environment["AI_JOB_REQUEST_QUEUE_URL"] == report["queues"]["ai-job-request"]["url"]
+    assert environment["AI_JOB_RESPONSE_QUEUE_URL"] == report["queues"]["ai-job-response"]["url"]
     assert environment["CV_ANALYTICS_DLQ_URL"] == report["queues"]["analytics-dlq"]["url"]
     # The settings loader reads these names back into the AWS backends' configuration.
     settings = Settings.from_env(environment)
     assert (settings.queue_url, settings.store_url) == ("sqs://", "dynamodb://")
     assert dict(settings.sqs_queue_urls) == {
         "analytics": report["queues"]["analytics"]["url"],
-        "jobs-request": report["queues"]["jobs-request"]["url"],
-        "jobs-response": report["queues"]["jobs-response"]["url"],
+        "ai-job-request": report["queues"]["ai-job-request"]["url"],
+        "ai-job-response": report["queues"]["ai-job-response"]["url"],
     }
     assert dict(settings.dynamodb_tables) == {key: t["name"] for key, t in report["tables"].items()}
 
@@ -245,7 +277,7 @@ def test_cli_bootstrap_prints_exports_a_shell_can_eval(aws: Any, moto_reset: str
     assert exported["AWS_REGION"] == "us-east-1"
     assert exported["AWS_SQS_URL"].endswith("/cli-test-analytics.fifo")
     assert exported["CV_ANALYTICS_INTERACTIONS_TABLE"] == "cli-test-analytics"
-    assert "cli-test-jobs-response-dlq " in result.stderr and "created" in result.stderr
+    assert "cli-test-ai-job-response-dlq " in result.stderr and "created" in result.stderr
 
 
 def test_cli_bootstrap_through_the_main_command_reports_json_the_second_time(aws: Any, moto_reset: str) -> None:

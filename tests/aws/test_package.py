@@ -9,6 +9,7 @@ import subprocess
 import tomllib
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -23,26 +24,58 @@ SOURCE = REPO / "src" / "cv_analytics"
 PYDANTIC_CORE_CP312 = "pydantic_core/_pydantic_core.cpython-312-x86_64-linux-gnu.so"
 
 
-def _declared_runtime_dependencies() -> set[str]:
-    """[project] dependencies of pyproject.toml, read independently of the installed metadata."""
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    return {canonicalize_name(Requirement(line).name) for line in project["dependencies"]}
+def _project() -> dict[str, Any]:
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 
 
-def test_the_requirements_are_the_declared_runtime_dependencies_without_what_lambda_ships() -> None:
+def _lambda_requirements_declared() -> list[Requirement]:
+    """[project] dependencies and the [aws] extra of pyproject.toml, read independently of the installed metadata."""
+    project = _project()
+    return [Requirement(line) for line in (*project["dependencies"], *project["optional-dependencies"]["aws"])]
+
+
+def _write_current_metadata(directory: pathlib.Path) -> None:
+    """cv-analytics' metadata as this checkout's pyproject.toml declares it, as a dist-info in ``directory``.
+
+    The installed (editable) metadata is as old as the last ``pip install -e .``;
+    the packager must be judged against the declarations it will be built from.
+    """
+    project = _project()
+    lines = ["Metadata-Version: 2.1", "Name: cv-analytics", "Version: 0"]
+    lines += [f"Requires-Dist: {line}" for line in project["dependencies"]]
+    for extra, requirements in project["optional-dependencies"].items():
+        lines.append(f"Provides-Extra: {extra}")
+        for line in requirements:
+            requirement = Requirement(line)
+            marker = f"({requirement.marker}) and " if requirement.marker else ""
+            requirement.marker = None
+            lines.append(f'Requires-Dist: {requirement}; {marker}extra == "{extra}"')
+    info = directory / "cv_analytics-0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def current_metadata(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This checkout's declarations found first on sys.path (see :func:`_write_current_metadata`)."""
+    _write_current_metadata(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
+def test_the_requirements_are_the_declared_runtime_and_aws_ones_without_what_lambda_ships(current_metadata: None) -> None:
     wanted = {canonicalize_name(Requirement(line).name) for line in runtime_requirements()}
 
-    assert wanted == _declared_runtime_dependencies() - {"boto3", "botocore", "s3transfer"}
-    assert {"pydantic", "typer", "rich", "jinja2", "pyawscron"} <= wanted
-    assert not wanted & {"boto3", "moto", "pytest", "cfn-lint"}, "extras ([aws], [dev]) stay out"
+    declared = {canonicalize_name(r.name) for r in _lambda_requirements_declared()}
+    assert wanted == declared - {"boto3", "botocore", "s3transfer", "packaging"}
+    assert {"pydantic", "typer", "rich", "jinja2", "pyawscron", "fastapi", "mangum"} <= wanted
+    assert not wanted & {"boto3", "moto", "pytest", "cfn-lint", "packaging"}, "[dev] and build tools stay out"
 
 
-def test_the_requirements_keep_the_declared_version_ranges() -> None:
+def test_the_requirements_keep_the_declared_version_ranges(current_metadata: None) -> None:
     ranges = {canonicalize_name(Requirement(line).name): Requirement(line).specifier for line in runtime_requirements()}
-    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
-    for line in project["dependencies"]:
-        declared = Requirement(line)
-        assert ranges[canonicalize_name(declared.name)] == declared.specifier
+    for declared in _lambda_requirements_declared():
+        if canonicalize_name(declared.name) in ranges:
+            assert ranges[canonicalize_name(declared.name)] == declared.specifier
 
 
 def test_pins_are_the_versions_installed_here_and_leave_our_own_package_out() -> None:
@@ -58,13 +91,17 @@ def test_pins_are_the_versions_installed_here_and_leave_our_own_package_out() ->
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
-    """The zip `cv-analytics aws package` builds."""
+    """The zip `cv-analytics aws package` builds from this checkout's declared dependencies."""
     out = tmp_path_factory.mktemp("package") / "lambda.zip"
-    result = CliRunner().invoke(aws_app, ["package", "--out", str(out)])
-    assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == str(out)
-    assert "CodeKey=cv-analytics/lambda-" in result.stderr
-    yield out
+    metadata = tmp_path_factory.mktemp("metadata")
+    _write_current_metadata(metadata)
+    with pytest.MonkeyPatch.context() as patch:  # for this module's builds (the second one too)
+        patch.syspath_prepend(str(metadata))
+        result = CliRunner().invoke(aws_app, ["package", "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.strip() == str(out)
+        assert "CodeKey=cv-analytics/lambda-" in result.stderr
+        yield out
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +125,7 @@ def test_the_zip_holds_the_cv_analytics_sources_at_its_root(names: set[str]) -> 
 @pytest.mark.slow
 def test_the_zip_holds_dependencies_built_for_lambda_python_312(names: set[str]) -> None:
     assert PYDANTIC_CORE_CP312 in names
-    for package in ("pydantic", "typer", "rich", "jinja2", "pyawscron"):
+    for package in ("pydantic", "typer", "rich", "jinja2", "pyawscron", "fastapi", "mangum"):
         assert f"{package}/__init__.py" in names, package
     assert not [n for n in names if "cpython-311" in n or "win_amd64" in n or "darwin" in n]
 

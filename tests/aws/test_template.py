@@ -120,6 +120,8 @@ def _expected_environment() -> dict[str, Any]:
     expected.update({t.env_var: _ref(t.logical_id) for t in TABLES})
     expected[resources.RECIPIENT_EMAIL_ENV] = _ref("RecipientEmail")
     expected[resources.SENDER_EMAIL_ENV] = _ref("SenderEmail")
+    expected[resources.API_KEYS_ENV] = _ref("ApiKeys")
+    expected.update(zip(resources.LLM_ENVIRONMENT, (_ref("LlmUrl"), _ref("LlmModel"), _ref("LlmApiKey")), strict=True))
     return expected
 
 
@@ -131,7 +133,7 @@ def test_each_function_runs_as_resources_py_describes_with_every_resource_in_its
     assert properties["FunctionName"] == _sub(f"${{NamePrefix}}-{spec.base_name}")
     assert properties["Handler"] == spec.handler
     assert properties["Runtime"] == spec.runtime == "python3.12"
-    assert properties["MemorySize"] == spec.memory_mb == 512
+    assert properties["MemorySize"] == spec.memory_mb
     assert properties["Timeout"] == spec.timeout_seconds
     assert properties["Architectures"] == [spec.architecture]
     assert properties["Code"] == {"S3Bucket": _ref("CodeBucket"), "S3Key": _ref("CodeKey")}
@@ -145,6 +147,17 @@ def test_the_handlers_and_timeouts_are_the_ones_the_design_names() -> None:
     assert resources.PROCESSOR_FUNCTION.timeout_seconds == 30
     assert resources.REPORTER_FUNCTION.handler == "cv_analytics.entrypoints.aws_lambda.weekly_report"
     assert resources.REPORTER_FUNCTION.timeout_seconds == 60
+    worker, results, http = resources.JOB_WORKER_FUNCTION, resources.JOB_RESULTS_FUNCTION, resources.HTTP_API_FUNCTION
+    assert worker.handler == "cv_analytics.entrypoints.aws_lambda.process_job_requests"
+    assert (worker.timeout_seconds, worker.memory_mb) == (900, 3008)  # the seed's
+    assert results.handler == "cv_analytics.entrypoints.aws_lambda.process_job_results"
+    assert results.timeout_seconds == 300
+    assert http.handler == "cv_analytics.entrypoints.aws_lambda.http_api"
+    # Lambda refuses an SQS event source whose visibility timeout is shorter than the function's timeout.
+    assert resources.JOB_REQUEST_QUEUE.config.visibility_timeout >= worker.timeout_seconds
+    assert resources.JOB_RESPONSE_QUEUE.config.visibility_timeout >= results.timeout_seconds
+    # Only the HTTP API checks API keys.
+    assert [f.key for f in FUNCTIONS if resources.API_KEYS_ENV in f.environment] == ["http-api"]
 
 
 def test_queue_attributes_are_the_ones_the_design_names() -> None:
@@ -154,6 +167,13 @@ def test_queue_attributes_are_the_ones_the_design_names() -> None:
     assert analytics["VisibilityTimeout"] == "300"
     assert json.loads(analytics["RedrivePolicy"]) == {"deadLetterTargetArn": "arn:dlq", "maxReceiveCount": 3}
     fourteen_days = 14 * 24 * 3600
+    # the seed's queue names
+    assert (resources.JOB_REQUEST_QUEUE.name(), resources.JOB_REQUEST_DLQ.name()) == (
+        "cv-analytics-ai-job-request", "cv-analytics-ai-job-request-dlq"
+    )
+    assert (resources.JOB_RESPONSE_QUEUE.name(), resources.JOB_RESPONSE_DLQ.name()) == (
+        "cv-analytics-ai-job-response", "cv-analytics-ai-job-response-dlq"
+    )
     for spec in (resources.JOB_REQUEST_QUEUE, resources.JOB_RESPONSE_QUEUE):
         assert spec.config.retention_seconds == fourteen_days, spec.key
         assert spec.config.max_receive_count == 3, spec.key
@@ -169,6 +189,10 @@ def test_queue_attributes_are_the_ones_the_design_names() -> None:
     assert resources.JOB_REQUEST_QUEUE.attributes("arn:dlq")["ReceiveMessageWaitTimeSeconds"] == "20"
     assert resources.JOB_RESPONSE_QUEUE.attributes("arn:dlq")["VisibilityTimeout"] == "300"
     assert resources.EVENTS_TABLE.ttl_attribute == "ttl"
+    assert resources.JOBS_TABLE.ttl_attribute == "ttl"
+    assert [i.name for i in resources.JOBS_TABLE.indexes] == [
+        "entity-created-index", "status-created-index", "type-created-index"
+    ]
     assert resources.INTERACTIONS_TABLE.global_secondary_indexes() == [
         {
             "IndexName": "week-index",
@@ -191,6 +215,9 @@ def test_parameters_share_the_prefix_rule_and_the_default_schedule_with_resource
     for name in ("RecipientEmail", "SenderEmail", "CodeBucket", "CodeKey"):
         assert "Default" not in parameters[name], f"{name} must be given at deploy time"
     assert parameters["AlarmEmail"]["Default"] == ""
+    assert "Default" not in parameters["ApiKeys"], "the HTTP API refuses every request without keys"
+    assert parameters["ApiKeys"]["NoEcho"] is True and parameters["LlmApiKey"]["NoEcho"] is True
+    assert parameters["JobRequestQueueDepthThreshold"]["Default"] == resources.DEFAULT_JOB_REQUEST_DEPTH_THRESHOLD
 
 
 def test_outputs_name_every_queue_table_function_and_the_alarm_topic(template: dict[str, Any]) -> None:
@@ -198,20 +225,59 @@ def test_outputs_name_every_queue_table_function_and_the_alarm_topic(template: d
     for spec in (*QUEUES, *TABLES, *FUNCTIONS):
         assert outputs[spec.output_key]["Value"] == _ref(spec.logical_id), spec.output_key
     assert outputs["AlarmTopicArn"]["Value"] == _ref("AlarmTopic")
+    assert outputs["HttpApiUrl"]["Value"] == _sub("https://${HttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}")
 
 
 # -- wiring -------------------------------------------------------------------------------
 
 
-def test_the_processor_consumes_the_analytics_queue_in_batches_of_ten_with_partial_failures(
-    template: dict[str, Any],
-) -> None:
-    (mapping,) = _resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()
-    properties = mapping["Properties"]
-    assert properties["EventSourceArn"] == _get_att(resources.ANALYTICS_QUEUE.logical_id, "Arn")
-    assert properties["FunctionName"] == _ref(resources.PROCESSOR_FUNCTION.logical_id)
-    assert properties["BatchSize"] == resources.EVENT_SOURCE_BATCH_SIZE == 10
-    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+#: (queue, the function it feeds, the batching window in seconds or None for none).
+EVENT_SOURCES = [
+    (resources.ANALYTICS_QUEUE, resources.PROCESSOR_FUNCTION, None),
+    (resources.JOB_REQUEST_QUEUE, resources.JOB_WORKER_FUNCTION, resources.JOB_REQUEST_BATCHING_WINDOW_SECONDS),
+    (resources.JOB_RESPONSE_QUEUE, resources.JOB_RESULTS_FUNCTION, None),
+]
+
+
+def test_each_queue_feeds_its_function_in_batches_of_ten_with_partial_failures(template: dict[str, Any]) -> None:
+    mappings = [m["Properties"] for m in _resources_of_type(template, "AWS::Lambda::EventSourceMapping").values()]
+    assert len(mappings) == len(EVENT_SOURCES)
+    for queue, function, window in EVENT_SOURCES:
+        (properties,) = [m for m in mappings if m["EventSourceArn"] == _get_att(queue.logical_id, "Arn")]
+        assert properties["FunctionName"] == _ref(function.logical_id), queue.key
+        assert properties["BatchSize"] == resources.EVENT_SOURCE_BATCH_SIZE == 10
+        assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert properties.get("MaximumBatchingWindowInSeconds") == window, queue.key
+    assert resources.JOB_REQUEST_BATCHING_WINDOW_SECONDS == 5  # the seed's
+
+
+def test_the_http_api_sends_the_jobs_routes_and_every_other_path_to_the_web_app(template: dict[str, Any]) -> None:
+    (api_id,) = _resources_of_type(template, "AWS::ApiGatewayV2::Api")
+    assert _props(template, api_id)["ProtocolType"] == "HTTP"
+    ((integration_id, integration),) = _resources_of_type(template, "AWS::ApiGatewayV2::Integration").items()
+    assert integration["Properties"] == {
+        "ApiId": _ref(api_id),
+        "IntegrationType": "AWS_PROXY",
+        "IntegrationUri": _get_att(resources.HTTP_API_FUNCTION.logical_id, "Arn"),
+        "PayloadFormatVersion": "2.0",  # the event shape mangum reads
+        "TimeoutInMillis": resources.HTTP_API_FUNCTION.timeout_seconds * 1000,
+    }
+    routes = [r["Properties"] for r in _resources_of_type(template, "AWS::ApiGatewayV2::Route").values()]
+    assert sorted(r["RouteKey"] for r in routes) == sorted(resources.HTTP_API_ROUTES)
+    for route in routes:
+        assert route["ApiId"] == _ref(api_id)
+        assert route["Target"] == _sub(f"integrations/${{{integration_id}}}")
+    (stage,) = [s["Properties"] for s in _resources_of_type(template, "AWS::ApiGatewayV2::Stage").values()]
+    assert (stage["ApiId"], stage["StageName"], stage["AutoDeploy"]) == (_ref(api_id), "$default", True)
+    (permission,) = [
+        p["Properties"]
+        for p in _resources_of_type(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "apigateway.amazonaws.com"
+    ]
+    assert permission["FunctionName"] == _ref(resources.HTTP_API_FUNCTION.logical_id)
+    assert permission["SourceArn"] == _sub(
+        f"arn:${{AWS::Partition}}:execute-api:${{AWS::Region}}:${{AWS::AccountId}}:${{{api_id}}}/*"
+    )
 
 
 def test_the_schedule_invokes_the_reporter_and_may_do_so(template: dict[str, Any]) -> None:
@@ -221,7 +287,11 @@ def test_the_schedule_invokes_the_reporter_and_may_do_so(template: dict[str, Any
     assert [t["Arn"] for t in rule["Properties"]["Targets"]] == [
         _get_att(resources.REPORTER_FUNCTION.logical_id, "Arn")
     ]
-    (permission,) = _resources_of_type(template, "AWS::Lambda::Permission").values()
+    (permission,) = [
+        p
+        for p in _resources_of_type(template, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
     assert permission["Properties"] == {
         "Action": "lambda:InvokeFunction",
         "FunctionName": _ref(resources.REPORTER_FUNCTION.logical_id),
@@ -245,24 +315,31 @@ def test_each_function_logs_to_its_own_group_kept_fourteen_days(
 # -- alarms ---------------------------------------------------------------------------------
 
 
-def _required_alarms() -> Iterator[tuple[str, str, dict[str, Any], str, float, str]]:
+def _required_alarms() -> Iterator[tuple[str, str, dict[str, Any], str, Any, str]]:
     """(namespace, metric, dimension, statistic, threshold, comparison) the design asks for."""
     at_least = "GreaterThanOrEqualToThreshold"
     for spec in FUNCTIONS:
         dimension = {"Name": "FunctionName", "Value": _ref(spec.logical_id)}
-        yield "AWS/Lambda", "Errors", dimension, "Sum", 1, at_least
-        yield "AWS/Lambda", "Throttles", dimension, "Sum", 1, at_least
-        near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
-        yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
+        if "Errors" in spec.alarmed_metrics:
+            yield "AWS/Lambda", "Errors", dimension, "Sum", 1, at_least
+        if "Throttles" in spec.alarmed_metrics:
+            yield "AWS/Lambda", "Throttles", dimension, "Sum", 1, at_least
+        if "Duration" in spec.alarmed_metrics:
+            near_timeout_ms = spec.timeout_seconds * 1000 * resources.DURATION_ALARM_RATIO
+            yield "AWS/Lambda", "Duration", dimension, "Maximum", near_timeout_ms, at_least
     for spec in QUEUES:
         if spec.dead_letter is not None:
             dimension = {"Name": "QueueName", "Value": _get_att(spec.dead_letter.logical_id, "QueueName")}
             yield "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", 0, "GreaterThanThreshold"
-    dimension = {"Name": "QueueName", "Value": _get_att(resources.ANALYTICS_QUEUE.logical_id, "QueueName")}
-    yield "AWS/SQS", "ApproximateAgeOfOldestMessage", dimension, "Maximum", 300, "GreaterThanThreshold"
+    for spec in (resources.ANALYTICS_QUEUE, resources.JOB_REQUEST_QUEUE):
+        dimension = {"Name": "QueueName", "Value": _get_att(spec.logical_id, "QueueName")}
+        yield "AWS/SQS", "ApproximateAgeOfOldestMessage", dimension, "Maximum", 300, "GreaterThanThreshold"
+    dimension = {"Name": "QueueName", "Value": _get_att(resources.JOB_REQUEST_QUEUE.logical_id, "QueueName")}
+    depth = _ref("JobRequestQueueDepthThreshold")
+    yield "AWS/SQS", "ApproximateNumberOfMessagesVisible", dimension, "Maximum", depth, "GreaterThanThreshold"
 
 
-def _alarm_id(alarm: tuple[str, str, dict[str, Any], str, float, str]) -> str:
+def _alarm_id(alarm: tuple[str, str, dict[str, Any], str, Any, str]) -> str:
     _, metric, dimension, *_ = alarm
     value = dimension["Value"]
     return f"{value.get('Ref') or value['Fn::GetAtt'][0]}-{metric}"
@@ -279,7 +356,7 @@ def test_each_required_alarm_watches_its_metric_and_notifies_the_topic(
     metric: str,
     dimension: dict[str, Any],
     statistic: str,
-    threshold: float,
+    threshold: float | dict[str, str],
     comparison: str,
 ) -> None:
     matching = [
@@ -296,6 +373,18 @@ def test_each_required_alarm_watches_its_metric_and_notifies_the_topic(
     assert alarm["AlarmActions"] == [_ref("AlarmTopic")]
     # No data means nothing ran or the queue is idle, not that something is wrong.
     assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_the_jobs_functions_alarm_on_their_errors_and_the_stack_stays_near_the_free_alarms() -> None:
+    assert {f.key: f.alarmed_metrics for f in FUNCTIONS} == {
+        "processor": ("Errors", "Throttles", "Duration"),
+        "reporter": ("Errors", "Throttles", "Duration"),
+        "job-worker": ("Errors",),
+        "job-results": ("Errors",),
+        "http-api": (),
+    }
+    # ten alarms are free; each one more costs $0.10 a month
+    assert len(list(_required_alarms())) == 14
 
 
 def test_every_alarm_in_the_template_is_a_required_one(template: dict[str, Any]) -> None:
@@ -344,7 +433,7 @@ def _strings_in(value: Any) -> Iterator[str]:
 
 def test_no_iam_statement_grants_a_wildcard_action_or_resource(template: dict[str, Any]) -> None:
     roles = _resources_of_type(template, "AWS::IAM::Role")
-    assert set(roles) == {"ProcessorRole", "ReporterRole"}
+    assert set(roles) == {"ProcessorRole", "ReporterRole", "JobWorkerRole", "JobResultsRole", "HttpApiRole"}
     for role_id in roles:
         for statement in _statements(template, role_id):
             assert statement["Effect"] == "Allow"
@@ -396,6 +485,62 @@ def test_the_reporter_role_reads_the_week_index_and_sends_only_as_the_sender(tem
     assert grants["logs:PutLogEvents"] == [_get_att("ReporterLogGroup", "Arn")]
 
 
+def _granted_on(grants: dict[str, list[Any]]) -> list[Any]:
+    return [resource for on in grants.values() for resource in on]
+
+
+def _jobs_table_and_indexes() -> list[Any]:
+    table = resources.JOBS_TABLE
+    return [_get_att(table.logical_id, "Arn"), *(_sub(f"${{{table.logical_id}.Arn}}/index/{i.name}") for i in table.indexes)]
+
+
+def test_the_job_worker_consumes_requests_sends_results_and_updates_jobs_only(template: dict[str, Any]) -> None:
+    grants = _grants(template, "JobWorkerRole")
+    requests, responses = _get_att("JobRequestQueue", "Arn"), _get_att("JobResponseQueue", "Arn")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert grants[action] == [requests], action
+    assert sorted(map(json.dumps, grants["sqs:SendMessage"])) == sorted(
+        map(json.dumps, [_get_att("JobRequestDeadLetterQueue", "Arn"), responses])
+    )
+    jobs_table = _get_att("JobsTable", "Arn")
+    assert [a for a, on in grants.items() if jobs_table in on] == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert grants["logs:PutLogEvents"] == [_get_att("JobWorkerLogGroup", "Arn")]
+    # the analytics.report job type sweeps the pending events and reads the week's interactions
+    assert _get_att("EventsTable", "Arn") in grants["dynamodb:Scan"]
+    assert _sub("${InteractionsTable.Arn}/index/week-index") in grants["dynamodb:Query"]
+    granted_on = _granted_on(grants)
+    for other in ("AnalyticsQueue", "AnalyticsDeadLetterQueue", "ReportsTable"):
+        assert _get_att(other, "Arn") not in granted_on, other
+    assert not [a for a in grants if a.startswith("ses:")]
+
+
+def test_the_job_results_processor_consumes_results_and_updates_jobs_only(template: dict[str, Any]) -> None:
+    grants = _grants(template, "JobResultsRole")
+    responses = _get_att("JobResponseQueue", "Arn")
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
+        assert grants[action] == [responses], action
+    assert grants["sqs:SendMessage"] == [_get_att("JobResponseDeadLetterQueue", "Arn")]
+    assert set(a for a in grants if a.startswith("dynamodb:")) == {"dynamodb:GetItem", "dynamodb:PutItem"}
+    assert grants["dynamodb:PutItem"] == [_get_att("JobsTable", "Arn")]
+    assert grants["logs:PutLogEvents"] == [_get_att("JobResultsLogGroup", "Arn")]
+    assert _get_att("JobRequestQueue", "Arn") not in _granted_on(grants)
+
+
+def test_the_http_api_submits_reads_and_lists_jobs_but_consumes_no_queue(template: dict[str, Any]) -> None:
+    grants = _grants(template, "HttpApiRole")
+    assert grants["dynamodb:Query"][: len(_jobs_table_and_indexes())] == _jobs_table_and_indexes()
+    for action in ("dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:DeleteItem"):
+        assert _get_att("JobsTable", "Arn") in grants[action], action
+    assert _get_att("JobRequestQueue", "Arn") in grants["sqs:SendMessage"]
+    assert _get_att("JobResponseQueue", "Arn") not in _granted_on(grants)
+    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:Scan", "dynamodb:UpdateItem"):
+        assert action not in grants, action
+    assert not [a for a in grants if a.startswith("ses:")]
+    # readiness and the dashboard read interactions; nothing writes them from here
+    assert "dynamodb:PutItem" not in [a for a, on in grants.items() if _get_att("InteractionsTable", "Arn") in on]
+    assert grants["logs:PutLogEvents"] == [_get_att("HttpApiLogGroup", "Arn")]
+
+
 # -- a real CreateStack in moto ---------------------------------------------------------------
 
 PREFIX = "cvstack"
@@ -415,6 +560,8 @@ def _deploy_stack() -> dict[str, str]:
     with warnings.catch_warnings():
         # Alarms are checked in the template: moto's CloudFormation skips them, and says so.
         warnings.filterwarnings("ignore", "Tried to parse AWS::CloudWatch::Alarm", UserWarning)
+        # moto's CloudFormation does not create API Gateway v2 resources: they are checked in the template.
+        warnings.filterwarnings("ignore", "Tried to parse AWS::ApiGatewayV2::", UserWarning)
         cloudformation.create_stack(
             StackName="cv-analytics-test",
             TemplateBody=TEMPLATE_PATH.read_text(),
@@ -424,13 +571,14 @@ def _deploy_stack() -> dict[str, str]:
                 {"ParameterKey": "CodeKey", "ParameterValue": "lambda/test.zip"},
                 {"ParameterKey": "RecipientEmail", "ParameterValue": "owner@example.com"},
                 {"ParameterKey": "SenderEmail", "ParameterValue": "reports@example.com"},
+                {"ParameterKey": "ApiKeys", "ParameterValue": "test-key-1,test-key-2"},
             ],
             Capabilities=["CAPABILITY_IAM"],
         )
-    cloudformation.get_waiter("stack_create_complete").wait(
-        StackName="cv-analytics-test", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
-    )
-    (description,) = cloudformation.describe_stacks(StackName="cv-analytics-test")["Stacks"]
+        cloudformation.get_waiter("stack_create_complete").wait(
+            StackName="cv-analytics-test", WaiterConfig={"Delay": 1, "MaxAttempts": 60}
+        )
+        (description,) = cloudformation.describe_stacks(StackName="cv-analytics-test")["Stacks"]
     return {o["OutputKey"]: o["OutputValue"] for o in description["Outputs"]}
 
 
@@ -543,7 +691,7 @@ def test_the_deployed_processor_is_fed_by_the_analytics_queue_and_configured_by_
     for spec in FUNCTIONS:
         configuration = lambda_.get_function_configuration(FunctionName=stack[spec.output_key])
         assert (configuration["Handler"], configuration["Runtime"]) == (spec.handler, "python3.12")
-        assert (configuration["Timeout"], configuration["MemorySize"]) == (spec.timeout_seconds, 512)
+        assert (configuration["Timeout"], configuration["MemorySize"]) == (spec.timeout_seconds, spec.memory_mb)
         variables = configuration["Environment"]["Variables"]
         # The variables resolve to the very resources the stack outputs.
         for queue_spec in QUEUES:
@@ -552,3 +700,21 @@ def test_the_deployed_processor_is_fed_by_the_analytics_queue_and_configured_by_
             assert variables[table_spec.env_var] == stack[table_spec.output_key]
         assert variables["RECIPIENT_EMAIL"] == "owner@example.com"
         assert variables["SENDER_EMAIL"] == "reports@example.com"
+
+
+def test_the_deployed_job_functions_are_fed_by_their_queues(stack: dict[str, str]) -> None:
+    import boto3
+
+    lambda_ = boto3.client("lambda")
+    sqs = boto3.client("sqs")
+    for queue, function, window in EVENT_SOURCES[1:]:
+        arn = sqs.get_queue_attributes(QueueUrl=stack[queue.output_key], AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        (mapping,) = lambda_.list_event_source_mappings(FunctionName=stack[function.output_key])["EventSourceMappings"]
+        assert mapping["EventSourceArn"] == arn
+        assert mapping["BatchSize"] == 10
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping.get("MaximumBatchingWindowInSeconds", None) in (window, None if window is None else window)
+    http = lambda_.get_function_configuration(FunctionName=stack[resources.HTTP_API_FUNCTION.output_key])
+    assert http["Environment"]["Variables"][resources.API_KEYS_ENV] == "test-key-1,test-key-2"

@@ -23,6 +23,7 @@ from cv_analytics.clock import Clock
 from cv_analytics.queues.base import Queue, QueueConfig
 from cv_analytics.queues.sqs import SQSQueueBackend
 from cv_analytics.stores.dynamodb import DynamoDBStore
+from cv_analytics.stores.jobs.dynamodb import DynamoDBJobStore
 from tests.moto_server import REGION, reset_moto
 
 #: Where moto falls short of AWS, for the ``moto_gap`` marker's readers.
@@ -179,6 +180,15 @@ def create_tables(endpoint: str, prefix: str = "test") -> dict[str, str]:
             )
     client.close()
     return {spec.key: spec.name(prefix) for spec in resources.TABLES}
+
+
+def make_dynamodb_job_store(endpoint: str, clock: Clock, prefix: str = "test") -> DynamoDBJobStore:
+    """A DynamoDB job store on a fresh jobs table in moto (the caller resets moto)."""
+    spec = resources.JOBS_TABLE
+    client = boto3.client("dynamodb", endpoint_url=endpoint, region_name=REGION)
+    client.create_table(**spec.create_table_request(prefix))
+    client.close()
+    return DynamoDBJobStore(spec.name(prefix), endpoint_url=endpoint, region=REGION, clock=clock)
 
 
 def make_dynamodb_store(endpoint: str, clock: Clock, *, pending_ttl_seconds: float = 3600, **kwargs: object) -> DynamoDBStore:

@@ -17,6 +17,9 @@ _ACTION_OF = {
     ("sqs", "SendMessageBatch"): "sqs:SendMessage",
     ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
     ("sqs", "ChangeMessageVisibilityBatch"): "sqs:ChangeMessageVisibility",
+    # A transaction is authorized item by item, by each item's own action; the job store's only puts
+    # (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html).
+    ("dynamodb", "TransactWriteItems"): "dynamodb:PutItem",
 }
 
 

@@ -122,7 +122,7 @@ def test_list_dead_letters_shows_reason_receives_source_and_times(queue_env):
 
 
 def test_a_standard_queue_has_no_groups_so_one_message_in_flight_blocks_nothing(queue_env):
-    q = queue_env.make_queue("jobs-request", QueueConfig(fifo=False))
+    q = queue_env.make_queue("ai-job-request", QueueConfig(fifo=False))
     for body in ("job-1", "job-2", "job-3"):
         q.send(body)
 
@@ -134,7 +134,7 @@ def test_a_standard_queue_has_no_groups_so_one_message_in_flight_blocks_nothing(
 
 
 def test_a_standard_queue_does_not_deduplicate(queue_env):
-    q = queue_env.make_queue("jobs-response", QueueConfig(fifo=False))
+    q = queue_env.make_queue("ai-job-response", QueueConfig(fifo=False))
     q.send("same body")
     q.send("same body")
     assert bodies(drain(q)) == ["same body", "same body"]

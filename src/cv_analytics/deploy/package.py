@@ -2,7 +2,8 @@
 
 The Lambda Python 3.12 runtime ships boto3 (and botocore, s3transfer), but
 none of cv-analytics' other runtime dependencies: pydantic with its compiled
-core, typer, rich, jinja2, pyawscron and what they pull in. Those are
+core, typer, rich, jinja2, pyawscron, FastAPI, and from the ``aws`` extra
+mangum (the HTTP API function), with what they pull in. Those are
 installed for Lambda's platform (``manylinux2014_x86_64``, CPython 3.12) by pip,
 whatever machine builds the package, and zipped with the cv_analytics sources.
 
@@ -56,6 +57,10 @@ LAMBDA_MARKER_ENVIRONMENT = {
 
 #: Distributions the Lambda Python runtime provides: never bundled.
 PROVIDED_BY_RUNTIME = frozenset({"boto3", "botocore", "s3transfer"})
+#: Extras whose requirements the functions need (mangum, for the HTTP API).
+LAMBDA_EXTRAS = ("aws",)
+#: Requirements of those extras that only build the package, never run in it.
+BUILD_ONLY = frozenset({"packaging"})
 
 #: Left out of the zip: pip's console scripts (their shebangs name the build
 #: machine's interpreter) and bytecode (compiled for the build machine's Python).
@@ -71,7 +76,8 @@ PIP_TIMEOUT_SECONDS = 900
 def runtime_requirements(distribution: str = DISTRIBUTION) -> list[str]:
     """The distribution's runtime requirements that Lambda lacks, as pip arguments.
 
-    Extras (``[aws]``, ``[dev]``) are left out, and so is what the runtime ships.
+    The ``[aws]`` extra's are in (but for :data:`BUILD_ONLY`), other extras
+    (``[dev]``) are out, and so is what the runtime ships.
     """
     requirement_type, canonicalize_name = _packaging()
     try:
@@ -84,12 +90,16 @@ def runtime_requirements(distribution: str = DISTRIBUTION) -> list[str]:
     wanted = []
     for line in declared:
         requirement = requirement_type(line)
-        if requirement.marker is not None and not requirement.marker.evaluate(LAMBDA_MARKER_ENVIRONMENT):
+        if requirement.marker is not None and not any(
+            requirement.marker.evaluate({**LAMBDA_MARKER_ENVIRONMENT, "extra": extra}) for extra in ("", *LAMBDA_EXTRAS)
+        ):
             continue
-        if canonicalize_name(requirement.name) in PROVIDED_BY_RUNTIME:
+        if canonicalize_name(requirement.name) in PROVIDED_BY_RUNTIME | BUILD_ONLY:
             continue
         extras = f"[{','.join(sorted(requirement.extras))}]" if requirement.extras else ""
-        wanted.append(f"{requirement.name}{extras}{requirement.specifier}")
+        pip_argument = f"{requirement.name}{extras}{requirement.specifier}"
+        if pip_argument not in wanted:  # boto3 is both a dependency and in [aws], say
+            wanted.append(pip_argument)
     return wanted
 
 

@@ -21,6 +21,10 @@ from ..stores.dynamodb_tables import (  # noqa: F401
     DEFAULT_PREFIX,
     EVENTS_TABLE,
     INTERACTIONS_TABLE,
+    JOBS_ENTITY_INDEX,
+    JOBS_STATUS_INDEX,
+    JOBS_TABLE,
+    JOBS_TYPE_INDEX,
     PREFIX_PATTERN,
     REPORTS_TABLE,
     TABLES,
@@ -35,10 +39,6 @@ from ..queues.base import QueueConfig
 from ..queues.presets import ANALYTICS, JOBS_REQUEST, JOBS_RESPONSE, QueuePreset, sqs_attributes
 
 DAY = 24 * 3600
-
-
-
-
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class QueueSpec:
     dead_letter: QueueSpec | None = None
 
     def name(self, prefix: str = DEFAULT_PREFIX) -> str:
-        """The physical queue name, e.g. ``cv-analytics-analytics.fifo``, ``cv-analytics-jobs-request``."""
+        """The physical queue name, e.g. ``cv-analytics-analytics.fifo``, ``cv-analytics-ai-job-request``."""
         suffix = ".fifo" if self.config.fifo else ""
         return f"{validate_prefix(prefix)}-{self.base_name}{suffix}"
 
@@ -97,6 +97,8 @@ class FunctionSpec:
     #: The package is built for this architecture (see :mod:`cv_analytics.deploy.package`).
     architecture: str = "x86_64"
     environment: tuple[str, ...] = field(default=())
+    #: The Lambda metrics the stack alarms on for this function (Duration: near its timeout).
+    alarmed_metrics: tuple[str, ...] = ("Errors", "Throttles", "Duration")
 
     def name(self, prefix: str = DEFAULT_PREFIX) -> str:
         return f"{validate_prefix(prefix)}-{self.base_name}"
@@ -158,9 +160,13 @@ QUEUES: tuple[QueueSpec, ...] = (
 
 RECIPIENT_EMAIL_ENV = "RECIPIENT_EMAIL"
 SENDER_EMAIL_ENV = "SENDER_EMAIL"
+#: The HTTP API's accepted keys (``x-api-key``), from the stack's NoEcho ``ApiKeys`` parameter.
+API_KEYS_ENV = "CV_ANALYTICS_API_KEYS"
+#: The OpenAI-compatible endpoint the job types and the assistant may call (optional stack parameters).
+LLM_ENVIRONMENT: tuple[str, ...] = ("CV_ANALYTICS_LLM_URL", "CV_ANALYTICS_LLM_MODEL", "CV_ANALYTICS_LLM_API_KEY")
 
-#: The environment both functions get: every queue URL, table name and the
-#: report's addresses. Both get all of it so that one settings loader sees one
+#: The environment every function gets: every queue URL, table name and the
+#: report's addresses. All get all of it so that one settings loader sees one
 #: consistent deployment; what each may *do* is limited by its IAM role.
 FUNCTION_ENVIRONMENT: tuple[str, ...] = (
     *(q.env_var for q in QUEUES),
@@ -187,10 +193,71 @@ REPORTER_FUNCTION = FunctionSpec(
     output_key="ReporterFunctionName",
     environment=FUNCTION_ENVIRONMENT,
 )
-FUNCTIONS: tuple[FunctionSpec, ...] = (PROCESSOR_FUNCTION, REPORTER_FUNCTION)
+#: Runs AI jobs from the request queue: up to 15 minutes (the request queue's
+#: visibility timeout) and the seed's 3,008 MB, which also buys the CPU share
+#: an embedding model needs.
+JOB_WORKER_FUNCTION = FunctionSpec(
+    key="job-worker",
+    base_name="process-job-requests",
+    logical_id="JobWorkerFunction",
+    handler="cv_analytics.entrypoints.aws_lambda.process_job_requests",
+    timeout_seconds=900,
+    memory_mb=3008,
+    output_key="JobWorkerFunctionName",
+    environment=(*FUNCTION_ENVIRONMENT, *LLM_ENVIRONMENT),
+    # Errors only, for the jobs functions: every alarm past CloudWatch's ten free
+    # ones costs $0.10 a month, and the request queue's age and depth alarms and
+    # the dead-letter queues' cover slow or failing jobs. The HTTP API function
+    # has none: its errors are 5xx answers its callers see and retry.
+    alarmed_metrics=("Errors",),
+)
+#: Applies job results from the response queue to the jobs table.
+JOB_RESULTS_FUNCTION = FunctionSpec(
+    key="job-results",
+    base_name="process-job-results",
+    logical_id="JobResultsFunction",
+    handler="cv_analytics.entrypoints.aws_lambda.process_job_results",
+    timeout_seconds=300,
+    output_key="JobResultsFunctionName",
+    environment=FUNCTION_ENVIRONMENT,
+    alarmed_metrics=("Errors",),
+)
+#: The web app (the jobs API and the rest) behind the API Gateway HTTP API,
+#: through mangum. 30 s: API Gateway's own limit for an HTTP API integration.
+#: 1,024 MB: Lambda's CPU share grows with memory, and a cold FastAPI app is CPU-bound.
+HTTP_API_FUNCTION = FunctionSpec(
+    key="http-api",
+    base_name="http-api",
+    logical_id="HttpApiFunction",
+    handler="cv_analytics.entrypoints.aws_lambda.http_api",
+    timeout_seconds=30,
+    memory_mb=1024,
+    output_key="HttpApiFunctionName",
+    environment=(*FUNCTION_ENVIRONMENT, API_KEYS_ENV, *LLM_ENVIRONMENT),
+    alarmed_metrics=(),
+)
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    PROCESSOR_FUNCTION,
+    REPORTER_FUNCTION,
+    JOB_WORKER_FUNCTION,
+    JOB_RESULTS_FUNCTION,
+    HTTP_API_FUNCTION,
+)
 
 #: SQS event source batch size: at most 10 messages, the SQS receive limit.
 EVENT_SOURCE_BATCH_SIZE = 10
+#: The job worker's event source waits up to this long to fill a batch (the seed's setting).
+JOB_REQUEST_BATCHING_WINDOW_SECONDS = 5
+
+#: The routes the HTTP API names (the jobs API); ``$default`` sends every other
+#: path to the same function, so the whole web app answers behind one API.
+HTTP_API_ROUTES: tuple[str, ...] = (
+    "POST /jobs",
+    "GET /jobs",
+    "GET /jobs/{jobId}",
+    "POST /jobs/{jobId}/cancel",
+    "$default",
+)
 
 #: The weekly report's default schedule (EventBridge cron: Mondays 07:00 UTC).
 DEFAULT_SCHEDULE = "cron(0 7 ? * MON *)"
@@ -198,15 +265,18 @@ DEFAULT_SCHEDULE = "cron(0 7 ? * MON *)"
 #: A Duration alarm fires when an invocation takes this share of its timeout.
 DURATION_ALARM_RATIO = 0.8
 
-#: The analytics queue's backlog alarm: the oldest message is older than this.
+#: The analytics and job request queues' backlog alarm: the oldest message is older than this.
 QUEUE_AGE_ALARM_SECONDS = 300
+#: The job request queue's depth alarm fires above this many visible messages
+#: unless the stack's ``JobRequestQueueDepthThreshold`` parameter says otherwise.
+DEFAULT_JOB_REQUEST_DEPTH_THRESHOLD = 100
 
-#: CloudWatch Logs retention of both functions' log groups.
+#: CloudWatch Logs retention of every function's log group.
 LOG_RETENTION_DAYS = 14
 
 
 def queue(key: str) -> QueueSpec:
-    """The queue with ``key`` (``analytics``, ``analytics-dlq``, ``jobs-request``...)."""
+    """The queue with ``key`` (``analytics``, ``analytics-dlq``, ``ai-job-request``...)."""
     for spec in QUEUES:
         if spec.key == key:
             return spec
@@ -214,7 +284,7 @@ def queue(key: str) -> QueueSpec:
 
 
 def table(key: str) -> TableSpec:
-    """The table with ``key`` (``events``, ``interactions``, ``reports``)."""
+    """The table with ``key`` (``events``, ``interactions``, ``reports``, ``jobs``)."""
     for spec in TABLES:
         if spec.key == key:
             return spec

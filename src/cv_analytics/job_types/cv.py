@@ -16,7 +16,7 @@ MAX_JOB_DESCRIPTION_CHARS = 50_000
 
 
 class MatchInput(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     job_description: str = Field(
         alias="jobDescription",

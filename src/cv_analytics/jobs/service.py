@@ -10,10 +10,10 @@ idempotency key, so that the caller's retry makes a new one.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._ids import random_uuid4
 from ..clock import Clock, SystemClock
 from ..exceptions import JobNotFoundError, QueueError
 from ..queues.base import Queue
@@ -30,6 +30,9 @@ MAX_IDEMPOTENCY_KEY_CHARS = 255
 
 
 class JobService:
+    """Job ids are ``uuid4`` from the OS's randomness, not the ``random`` module's: a program (or a test
+    framework) that seeds ``random`` must not make two processes hand out the same id."""
+
     def __init__(
         self,
         store: JobStore,
@@ -37,7 +40,7 @@ class JobService:
         registry: JobRegistry,
         *,
         clock: Clock | None = None,
-        new_id: Callable[[], str] = random_uuid4,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
         poll_seconds: float = WAIT_POLL_SECONDS,
     ) -> None:
         self.store = store

@@ -69,7 +69,7 @@ class QueuePreset:
 
     @property
     def queue_name(self) -> str:
-        """The name as SQS wants it: ``analytics.fifo`` for a FIFO queue, ``jobs-request`` otherwise."""
+        """The name as SQS wants it: ``analytics.fifo`` for a FIFO queue, ``ai-job-request`` otherwise."""
         return f"{self.name}.fifo" if self.config.fifo else self.name
 
     @property
@@ -103,7 +103,7 @@ ANALYTICS = QueuePreset(
 #: Job requests: a standard queue (at-least-once, no groups), long polled, a
 #: job may run up to the 900 s visibility timeout.
 JOBS_REQUEST = QueuePreset(
-    "jobs-request",
+    "ai-job-request",
     QueueConfig(
         fifo=False,
         visibility_timeout=900.0,
@@ -114,7 +114,7 @@ JOBS_REQUEST = QueuePreset(
 )
 #: Job results on their way to the jobs table: a standard queue.
 JOBS_RESPONSE = QueuePreset(
-    "jobs-response",
+    "ai-job-response",
     QueueConfig(
         fifo=False,
         visibility_timeout=300.0,
@@ -128,7 +128,7 @@ PRESETS: dict[str, QueuePreset] = {p.name: p for p in (ANALYTICS, JOBS_REQUEST, 
 
 
 def preset(name: str) -> QueuePreset:
-    """The preset called ``name`` (``analytics``, ``jobs-request``, ``jobs-response``)."""
+    """The preset called ``name`` (``analytics``, ``ai-job-request``, ``ai-job-response``)."""
     try:
         return PRESETS[name]
     except KeyError:

@@ -154,4 +154,26 @@ REPORTS_TABLE = TableSpec(
     output_key="ReportsTableName",
 )
 
-TABLES: tuple[TableSpec, ...] = (EVENTS_TABLE, INTERACTIONS_TABLE, REPORTS_TABLE)
+#: AI jobs and their idempotency keys, in one table keyed by ``pk``: a job is
+#: ``job#<jobId>``, an idempotency key ``idempotency#<key>`` (it names its job and
+#: expires with it through its own ``ttl``). A job item carries ``entity`` =
+#: ``job``, ``status``, ``type`` and ``created`` (the creation time in zero-padded
+#: epoch milliseconds, then ``#<jobId>``), so three sparse indexes list jobs newest
+#: first: all of them, by status, by type (idempotency items carry none of these
+#: and stay out). ``entity-created-index`` puts every job in one index partition:
+#: fine at a chatbot's rate of jobs, well under an index partition's write limit.
+JOBS_ENTITY_INDEX = IndexSpec("entity-created-index", KeyAttribute("entity", "S"), KeyAttribute("created", "S"))
+JOBS_STATUS_INDEX = IndexSpec("status-created-index", KeyAttribute("status", "S"), KeyAttribute("created", "S"))
+JOBS_TYPE_INDEX = IndexSpec("type-created-index", KeyAttribute("type", "S"), KeyAttribute("created", "S"))
+JOBS_TABLE = TableSpec(
+    key="jobs",
+    base_name="jobs",
+    logical_id="JobsTable",
+    partition_key=KeyAttribute("pk", "S"),
+    ttl_attribute="ttl",
+    indexes=(JOBS_ENTITY_INDEX, JOBS_STATUS_INDEX, JOBS_TYPE_INDEX),
+    env_var="CV_ANALYTICS_JOBS_TABLE",
+    output_key="JobsTableName",
+)
+
+TABLES: tuple[TableSpec, ...] = (EVENTS_TABLE, INTERACTIONS_TABLE, REPORTS_TABLE, JOBS_TABLE)

@@ -169,7 +169,7 @@ class Wiring:
         return self._queue_backend
 
     def queue(self, name: str = ANALYTICS_QUEUE) -> Queue:
-        """A named queue (``analytics``, ``jobs-request``, ``jobs-response``), opened once."""
+        """A named queue (``analytics``, ``ai-job-request``, ``ai-job-response``), opened once."""
         queue = self._queues.get(name)
         if queue is None:
             queue = self._queues[name] = self.queue_backend.queue(name, queue_config(self.settings, name))

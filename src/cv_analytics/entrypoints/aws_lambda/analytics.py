@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ...exceptions import CVAnalyticsError
+from .batches import batch_item_failures, process_records
 from .logs import MAX_LOGGED_REASON, context_fields, logger, remaining_ms
 from .warm import ProcessorState, processor_state
 
@@ -64,34 +65,23 @@ def process_analytics(event: SQSEvent, context: Any = None) -> BatchResponse:
 def _process_analytics(event: SQSEvent, context: Any) -> BatchResponse:
     from ...processor.handler import AnalyticsHandler
     from ...queues.batch import BatchEngine
-    from ...queues.lambda_records import by_source, messages_of, records_of
+    from ...queues.lambda_records import records_of
 
     started = time.perf_counter()
     state = processor_state()
     cold_start = state.invocations == 0
     state.invocations += 1
     records = records_of(event)
-    engine = BatchEngine(AnalyticsHandler(state.store, redact=state.settings.redact_pii))
+    settled = process_records(
+        BatchEngine(AnalyticsHandler(state.store, redact=state.settings.redact_pii)), records, state.queue_for
+    )
     tally: Counter[str] = Counter(records=len(records))
-    failures: list[str] = []
-    for source_arn, batch in by_source(records):
-        queue = state.queue_for(source_arn)
-        messages, nameless = messages_of(batch)
-        for record in nameless:
-            logger().error(
-                "an SQS record without a messageId cannot be reported as failed; ignoring it",
-                extra={"fields": {"record": str(record)[:MAX_LOGGED_REASON]}},
-            )
-        if not messages:
-            continue
-        outcome = engine.process(messages, fifo=queue.config.fifo, max_receive_count=queue.config.max_receive_count)
-        # Lambda deletes what succeeded; a store outage is left to the visibility timeout.
-        result = engine.settle(queue, outcome, delete=False, outage_delay=None)
+    for queue, result in settled:
         _count(tally, result)
-        failures += [f["itemIdentifier"] for f in result.lambda_response()["batchItemFailures"]]
         for item in result.items:
             if item.status.value != "succeeded":
                 _log_failure(context, item.message_id, item.reason or "", queue.name, item.status.value)
+    failures = batch_item_failures(settled)
     swept = _sweep_if_due(state, context)
     fields: dict[str, Any] = {
         **context_fields(context),

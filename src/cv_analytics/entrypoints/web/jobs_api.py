@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from pydantic import BaseModel, ConfigDict, Field
 
 from ...exceptions import (
@@ -96,8 +99,10 @@ def _as_http_errors() -> Iterator[None]:
     except JobInputError as exc:
         errors = [{**error, "loc": ["body", *error["loc"]]} for error in exc.errors]
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=errors) from exc
-    except (InvalidCursorError, ValueError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+    except InvalidCursorError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[_field_error(("query", "cursor"), exc)]) from exc
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[_field_error(("body",), exc)]) from exc
     except JobNotFoundError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (IdempotencyConflictError, JobFinishedError) as exc:
@@ -106,6 +111,11 @@ def _as_http_errors() -> Iterator[None]:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"jobs service unavailable: {exc}", headers={"Retry-After": "5"}
         ) from exc
+
+
+def _field_error(loc: tuple[str, ...], exc: Exception) -> dict[str, Any]:
+    """One entry of a 422's ``detail``, shaped as FastAPI's own (``HTTPValidationError``)."""
+    return {"loc": list(loc), "msg": str(exc), "type": "value_error"}
 
 
 def _view(job: Job) -> JobView:
@@ -121,21 +131,42 @@ def _tags(header: str | None) -> set[str]:
 JobIdPath = Annotated[str, Path(alias="jobId", min_length=1, max_length=MAX_JOB_ID_CHARS)]
 
 
+def _submission(body: bytes) -> JobSubmission:
+    """The body read here rather than by FastAPI, which answers 400 to one that is not UTF-8: every malformed body is a 422."""
+    try:
+        return JobSubmission.model_validate(json.loads(body))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestValidationError(
+            [{"type": "json_invalid", "loc": ("body",), "msg": f"the body is not JSON: {exc}", "input": None}]
+        ) from None
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False, include_context=False)]
+        ) from None
+
+
 @router.post(
     "/jobs",
     status_code=status.HTTP_202_ACCEPTED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": JobSubmission.model_json_schema()}},
+        }
+    },
     response_model=JobView,
     summary="Submit a job",
     responses={
         200: {"model": JobView, "description": "the job this Idempotency-Key made from the same body"},
         **_errors(401, 409, 413, 503),
+        422: {"description": "the body is not JSON, or not a job of a known type with a valid input"},
     },
 )
-def submit_job(
+async def submit_job(
+    request: Request,
     response: Response,
     wiring: WiringDep,
     _key: ApiKeyDep,
-    submission: Annotated[JobSubmission, Body()],
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -146,8 +177,12 @@ def submit_job(
         ),
     ] = None,
 ) -> JobView:
+    submission = _submission(await request.body())
     with _as_http_errors():
-        job, created = _service(wiring).submit(submission.type, submission.input, idempotency_key=idempotency_key)
+        service = _service(wiring)
+        job, created = await asyncio.to_thread(
+            service.submit, submission.type, submission.input, idempotency_key=idempotency_key
+        )
     response.status_code = status.HTTP_202_ACCEPTED if created else status.HTTP_200_OK
     response.headers["Location"] = f"/jobs/{job.job_id}"
     response.headers["ETag"] = job.etag
@@ -173,9 +208,9 @@ async def get_job(
     ] = None,
     if_none_match: Annotated[str | None, Header(alias="If-None-Match", max_length=1024)] = None,
 ) -> Response:
-    service = _service(wiring)
     known = _tags(if_none_match)
     with _as_http_errors():
+        service = _service(wiring)
         if wait:
             job = await service.wait_async(job_id, wait, known_etag=next(iter(known)) if len(known) == 1 else None)
         else:

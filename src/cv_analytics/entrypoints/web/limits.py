@@ -49,18 +49,27 @@ class BodyLimitMiddleware:
                     return
         received = 0
         response_started = False
+        too_large = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    too_large = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal response_started
+            if too_large:
+                # FastAPI catches what the body read raised and answers 400 "error parsing the body":
+                # the answer to a body cut off here is the 413, whatever the app made of it
+                if message["type"] == "http.response.start" and not response_started:
+                    response_started = True
+                    await _reject(send, limit)
+                return
             if message["type"] == "http.response.start":
                 response_started = True
             await send(message)

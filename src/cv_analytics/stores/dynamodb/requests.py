@@ -1,7 +1,7 @@
 """DynamoDB calls as the store makes them: errors translated, batches retried, pages followed.
 
 Separate from the store so that another repository over the same client (the
-jobs table to come) shares it. Every call asks for
+job store, :mod:`cv_analytics.stores.jobs.dynamodb`) shares it. Every call asks for
 ``ReturnConsumedCapacity=TOTAL``, which a
 :class:`~cv_analytics.boto.metering.RequestCounter` adds up.
 """
@@ -25,6 +25,8 @@ MAX_UNPROCESSED_RETRIES = 8
 #: The error code of a table that does not exist.
 _TABLE_MISSING = frozenset({"ResourceNotFoundException"})
 _CONDITIONAL_FAILED = "ConditionalCheckFailedException"
+#: The analytics store's tables, as a missing table's error names them.
+ANALYTICS_TABLE_VARIABLES = "CV_ANALYTICS_EVENTS_TABLE, CV_ANALYTICS_INTERACTIONS_TABLE and CV_ANALYTICS_REPORTS_TABLE"
 
 
 class ConditionFailed(Exception):
@@ -34,9 +36,11 @@ class ConditionFailed(Exception):
 class DynamoDBRequests:
     """One boto3 DynamoDB client, with the store's error translation and batch handling."""
 
-    def __init__(self, client: Any, clock: Clock) -> None:
+    def __init__(self, client: Any, clock: Clock, *, table_variables: str = ANALYTICS_TABLE_VARIABLES) -> None:
         self.client = client
         self.clock = clock
+        #: named in the error when a table is missing: the variables that name the tables
+        self.table_variables = table_variables
 
     def guard(self, action: str) -> contextlib.AbstractContextManager[None]:
         return translated_errors(
@@ -44,8 +48,7 @@ class DynamoDBRequests:
             "DynamoDB",
             missing_codes=_TABLE_MISSING,
             missing="a DynamoDB table does not exist ({detail}); create the tables with "
-            "`cv-analytics aws bootstrap` and export CV_ANALYTICS_EVENTS_TABLE, "
-            "CV_ANALYTICS_INTERACTIONS_TABLE and CV_ANALYTICS_REPORTS_TABLE",
+            f"`cv-analytics aws bootstrap` and export {self.table_variables}",
             unavailable=StoreUnavailableError,
             error=StoreError,
         )
