@@ -334,7 +334,10 @@ class TerraformScope:
             name = f"<{resource.address}>"
         if attribute == "execution_arn" and kind == "apigateway":
             return f"arn:{PARTITION}:execute-api:{REGION}:{ACCOUNT}:{self.token(resource, 'id')}"
-        normal = resource_type.ref if attribute == "id" and resource_type else TERRAFORM_ATTRIBUTES.get(attribute, attribute)
+        if attribute == "id" and resource_type:
+            normal = resource_type.ref
+        else:
+            normal = TERRAFORM_ATTRIBUTES.get(attribute, attribute)
         result = token(kind, name, normal)
         self.registry[identity(result)] = resource
         return result
@@ -610,7 +613,9 @@ def terraform_queues(stack: TerraformStack) -> dict[str, Any]:
     queues = {}
     for resource in stack.resources("aws_sqs_queue"):
         body = resource.value(resource.body)
-        properties = {SQS_PROPERTIES.get(k, f"terraform:{k}"): v for k, v in body.items() if k not in TERRAFORM_META | {"name"}}
+        properties = {
+            SQS_PROPERTIES.get(k, f"terraform:{k}"): v for k, v in body.items() if k not in TERRAFORM_META | {"name"}
+        }
         queues[body["name"]] = sqs_attributes(properties)
     return queues
 
@@ -643,7 +648,10 @@ def cloudformation_tables(stack: CloudFormationStack) -> dict[str, Any]:
     tables = {}
     for logical_id, resource in stack.resources("AWS::DynamoDB::Table"):
         p = stack.value(resource["Properties"])
-        used = {"TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes", "TimeToLiveSpecification"}
+        used = {
+            "TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes",
+            "TimeToLiveSpecification",
+        }
         tables[p["TableName"]] = _table(
             p["KeySchema"],
             p["AttributeDefinitions"],
@@ -737,7 +745,10 @@ def terraform_functions(stack: TerraformStack) -> dict[str, Any]:
             if k not in TERRAFORM_META | LAMBDA_IGNORED_TERRAFORM | {"environment", "logging_config"}
         }
         logging = _block(body, "logging_config")
-        properties["LoggingConfig"] = {"LogGroup": logging.get("log_group"), "LogFormat": logging.get("log_format", "Text")}
+        properties["LoggingConfig"] = {
+            "LogGroup": logging.get("log_group"),
+            "LogFormat": logging.get("log_format", "Text"),
+        }
         properties["Environment"] = {"Variables": _block(body, "environment").get("variables", {})}
         functions[body["function_name"]] = _function(properties)
     return functions
@@ -780,7 +791,11 @@ def terraform_event_sources(stack: TerraformStack) -> dict[str, Any]:
     mappings = {}
     for resource in stack.resources("aws_lambda_event_source_mapping"):
         body = resource.value(resource.body)
-        properties = {ESM_PROPERTIES.get(k, f"terraform:{k}"): v for k, v in body.items() if k not in TERRAFORM_META | {"function_name", "scaling_config"}}
+        properties = {
+            ESM_PROPERTIES.get(k, f"terraform:{k}"): v
+            for k, v in body.items()
+            if k not in TERRAFORM_META | {"function_name", "scaling_config"}
+        }
         scaling = _block(body, "scaling_config")
         if scaling:
             properties["ScalingConfig"] = {"MaximumConcurrency": scaling["maximum_concurrency"]}
@@ -934,7 +949,9 @@ def terraform_schedules(stack: TerraformStack) -> dict[str, Any]:
         body = resource.value(resource.body)
         rule = identity(resource.scope.token(resource, "arn"))
         targets = [
-            t.value(t.body) for t in stack.resources("aws_cloudwatch_event_target") if identity(t.value(t.body["rule"])) == rule
+            t.value(t.body)
+            for t in stack.resources("aws_cloudwatch_event_target")
+            if identity(t.value(t.body["rule"])) == rule
         ]
         rules[body["name"]] = {
             "ScheduleExpression": body.get("schedule_expression"),
@@ -1000,7 +1017,9 @@ def cloudformation_http_apis(stack: CloudFormationStack) -> dict[str, Any]:
                     "ThrottlingRateLimit": s.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit"),
                     "ThrottlingBurstLimit": s.get("DefaultRouteSettings", {}).get("ThrottlingBurstLimit"),
                     "AccessLogDestination": identity(s.get("AccessLogSettings", {}).get("DestinationArn")),
-                    "AccessLogFormat": json.loads(s["AccessLogSettings"]["Format"]) if "AccessLogSettings" in s else None,
+                    "AccessLogFormat": (
+                        json.loads(s["AccessLogSettings"]["Format"]) if "AccessLogSettings" in s else None
+                    ),
                 }
                 for s in stages
                 if s["ApiId"] == api_id
@@ -1081,16 +1100,27 @@ KINDS = (
 )
 
 
-def differences(cloudformation: Any, terraform: Any, path: str = "") -> Iterator[str]:
-    """Where two descriptions differ, one line each: ``alarms/x-errors/Threshold: CloudFormation 1.0, Terraform 2.0``."""
-    if isinstance(cloudformation, dict) and isinstance(terraform, dict):
-        for key in sorted(set(cloudformation) | set(terraform), key=str):
+def differences(
+    left: Any, right: Any, path: str = "", names: tuple[str, str] = ("CloudFormation", "Terraform")
+) -> Iterator[str]:
+    """Where two descriptions differ, one line each: ``x-errors/Threshold: CloudFormation 1.0, Terraform 2.0``."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        for key in sorted(set(left) | set(right), key=str):
             where = f"{path}/{key}" if path else str(key)
-            if key not in terraform:
-                yield f"{where}: only in CloudFormation ({cloudformation[key]!r})"
-            elif key not in cloudformation:
-                yield f"{where}: only in Terraform ({terraform[key]!r})"
+            if key not in right:
+                yield f"{where}: only in {names[0]} ({left[key]!r})"
+            elif key not in left:
+                yield f"{where}: only in {names[1]} ({right[key]!r})"
             else:
-                yield from differences(cloudformation[key], terraform[key], where)
-    elif cloudformation != terraform:
-        yield f"{path}: CloudFormation {cloudformation!r}, Terraform {terraform!r}"
+                yield from differences(left[key], right[key], where, names)
+    elif _strings(left) and _strings(right) and set(left) != set(right):
+        # lists of actions, routes...: say which items, not the whole lists
+        only_left, only_right = sorted(set(left) - set(right)), sorted(set(right) - set(left))
+        sides = [f"only in {name} {items}" for name, items in zip(names, (only_left, only_right)) if items]
+        yield f"{path}: " + "; ".join(sides)
+    elif left != right:
+        yield f"{path}: {names[0]} {left!r}, {names[1]} {right!r}"
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
