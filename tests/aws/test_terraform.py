@@ -237,13 +237,14 @@ def test_an_expression_the_reader_cannot_evaluate_is_named() -> None:
 
 # -- terraform validate, where the provider is installed ------------------------------------
 
-#: Where Terraform looks for providers without the network (its implicit local mirrors).
+#: Where a provider may be installed without the network: the plugin cache, Terraform's implicit local mirrors.
 PLUGIN_DIRS = [
     pathlib.Path(os.environ["TF_PLUGIN_CACHE_DIR"]) if os.environ.get("TF_PLUGIN_CACHE_DIR") else None,
     pathlib.Path.home() / ".terraform.d" / "plugins",
     pathlib.Path.home() / ".local" / "share" / "terraform" / "plugins",
     pathlib.Path("/usr/local/share/terraform/plugins"),
     pathlib.Path("/usr/share/terraform/plugins"),
+    pathlib.Path("/opt/tf-plugins"),  # where this project's machine image unpacks it
 ]
 
 
