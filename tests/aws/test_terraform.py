@@ -4,15 +4,19 @@ The parity tests read the CloudFormation template and the Terraform module
 into one normal form (tests/aws/stack_model.py) with the same inputs (the dev
 variable file's values, the template's parameters set to them) and compare
 them kind by kind; the queues are also held to src/cv_analytics/queues/presets.py.
+Where the hashicorp/aws provider is installed, `terraform validate` runs, and
+`terraform apply` creates the stack in moto (on loopback), read back with boto3.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import re
 import shutil
 import subprocess
+import zipfile
 from typing import Any
 
 import pytest
@@ -257,20 +261,137 @@ def _installed_aws_provider() -> pathlib.Path | None:
     return None
 
 
-@needs_terraform
-def test_terraform_validate_accepts_the_module(tmp_path: pathlib.Path) -> None:
+@pytest.fixture(scope="module")
+def initialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, dict[str, str]]:
+    """A copy of the module, initialised from the installed provider (init's lock file stays out of the checkout)."""
+    if not os.access(TERRAFORM, os.X_OK):
+        pytest.skip(f"terraform is not installed ({TERRAFORM})")
     plugin_dir = _installed_aws_provider()
     if plugin_dir is None:
         pytest.skip(
             "the hashicorp/aws 5.x provider is not installed in any local plugin directory"
             " (and it cannot be downloaded here): terraform validate not run"
         )
-    # A copy, so that init's lock file and .terraform stay out of the checkout; -plugin-dir forbids downloads.
+    tmp_path = tmp_path_factory.mktemp("terraform")
     workdir = tmp_path / "terraform"
     shutil.copytree(TERRAFORM_DIR, workdir)
     env = _terraform_env(tmp_path / "data")
+    # -plugin-dir: the installed provider or nothing, never the network
     init = _run_terraform("init", "-backend=false", "-input=false", "-no-color", f"-plugin-dir={plugin_dir}",
                           cwd=workdir, env=env, timeout=120)
     assert init.returncode == 0, init.stdout + init.stderr
+    return workdir, env
+
+
+def test_terraform_validate_accepts_the_module(initialised: tuple[pathlib.Path, dict[str, str]]) -> None:
+    workdir, env = initialised
     validate = _run_terraform("validate", "-no-color", cwd=workdir, env=env, timeout=120)
     assert validate.returncode == 0, validate.stdout + validate.stderr
+
+
+#: Points the provider at moto: dummy keys, and none of the checks that would call AWS itself.
+MOTO_PROVIDER_OVERRIDE = """
+provider "aws" {
+  access_key                  = "testing"
+  secret_key                  = "testing"
+  skip_credentials_validation = true
+  skip_requesting_account_id  = true
+  skip_metadata_api_check     = true
+  skip_region_validation      = true
+}
+"""
+
+
+@pytest.mark.slow
+def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say(
+    initialised: tuple[pathlib.Path, dict[str, str]], moto_reset: str, tmp_path: pathlib.Path
+) -> None:
+    import boto3
+
+    from tests.moto_server import REGION
+
+    workdir, env = initialised
+    (workdir / "override.tf").write_text(MOTO_PROVIDER_OVERRIDE)
+    code = tmp_path / "code.zip"
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("cv_analytics/__init__.py", "")
+    # the moto fixture has set AWS_ENDPOINT_URL, which the provider honours, in os.environ
+    env = dict(env, **{k: v for k, v in os.environ.items() if k.startswith("AWS_")}, TF_VAR_api_keys="test-key")
+    try:
+        apply = _run_terraform(
+            "apply", "-auto-approve", "-input=false", "-no-color", "-var-file=environments/dev.tfvars",
+            f"-var=lambda_zip_path={code}", f"-var=region={REGION}", cwd=workdir, env=env, timeout=420,
+        )
+        assert apply.returncode == 0, apply.stdout[-4000:] + apply.stderr
+        outputs = {
+            name: output["value"]
+            for name, output in json.loads(
+                _run_terraform("output", "-json", cwd=workdir, env=env).stdout
+            ).items()
+        }
+    finally:
+        (workdir / "override.tf").unlink()
+        for state in workdir.glob("terraform.tfstate*"):
+            state.unlink()
+
+    prefix = _tfvars("dev")["name_prefix"]
+    tags = {"Project": "CVAnalytics", "Environment": "dev"}
+    sqs, dynamodb, lambda_ = boto3.client("sqs"), boto3.client("dynamodb"), boto3.client("lambda")
+    for spec in resources.QUEUES:
+        url = outputs[_snake(spec.output_key)]
+        assert url.endswith("/" + spec.name(prefix))
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        dead_letter_arn = None
+        if spec.dead_letter is not None:
+            dead_letter_url = outputs[_snake(spec.dead_letter.output_key)]
+            dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+                "Attributes"
+            ]["QueueArn"]
+        wanted = stack_model.sqs_attributes(spec.attributes(dead_letter_arn=dead_letter_arn))
+        assert stack_model.sqs_attributes({k: attributes[k] for k in wanted}) == wanted, spec.key
+        assert sqs.list_queue_tags(QueueUrl=url)["Tags"] == tags, spec.key
+    for spec in resources.TABLES:
+        table = dynamodb.describe_table(TableName=outputs[_snake(spec.output_key)])["Table"]
+        assert table["KeySchema"] == spec.key_schema(), spec.key
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+        indexes = [
+            {k: index[k] for k in ("IndexName", "KeySchema", "Projection")}
+            for index in table.get("GlobalSecondaryIndexes", [])
+        ]
+        assert sorted(indexes, key=str) == sorted(spec.global_secondary_indexes(), key=str), spec.key
+        ttl = dynamodb.describe_time_to_live(TableName=table["TableName"])["TimeToLiveDescription"]
+        assert (ttl.get("AttributeName"), ttl["TimeToLiveStatus"] == "ENABLED") == (
+            spec.ttl_attribute, spec.ttl_attribute is not None
+        ), spec.key
+        listed = dynamodb.list_tags_of_resource(ResourceArn=table["TableArn"])["Tags"]
+        assert {t["Key"]: t["Value"] for t in listed} == tags, spec.key
+    for spec in resources.FUNCTIONS:
+        function = lambda_.get_function(FunctionName=spec.name(prefix))
+        configuration = function["Configuration"]
+        assert (configuration["Handler"], configuration["Runtime"]) == (spec.handler, spec.runtime)
+        assert (configuration["Timeout"], configuration["MemorySize"]) == (spec.timeout_seconds, spec.memory_mb)
+        variables = configuration["Environment"]["Variables"]
+        assert set(variables) == set(spec.environment), spec.key
+        for queue in resources.QUEUES:
+            assert variables[queue.env_var] == outputs[_snake(queue.output_key)], (spec.key, queue.env_var)
+        assert function["Tags"] == tags, spec.key
+    # (moto filters mappings by the function reference as given, an ARN here: all are read)
+    mappings = lambda_.list_event_source_mappings()["EventSourceMappings"]
+    assert len(mappings) == 3
+    for queue, function, window in ((resources.ANALYTICS_QUEUE, resources.PROCESSOR_FUNCTION, 0),
+                                    (resources.JOB_REQUEST_QUEUE, resources.JOB_WORKER_FUNCTION, 5),
+                                    (resources.JOB_RESPONSE_QUEUE, resources.JOB_RESULTS_FUNCTION, 0)):
+        (mapping,) = [m for m in mappings if m["FunctionArn"].endswith(":function:" + function.name(prefix))]
+        assert mapping["EventSourceArn"].endswith(":" + queue.name(prefix))
+        assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (10, ["ReportBatchItemFailures"])
+        assert mapping.get("MaximumBatchingWindowInSeconds", 0) == window, queue.key
+    alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
+    assert len(alarms) == 14
+    assert {a["AlarmActions"][0] for a in alarms} == {outputs["alarm_topic_arn"]}
+    rule = boto3.client("events").describe_rule(Name=outputs["weekly_report_rule_name"])
+    assert (rule["ScheduleExpression"], rule["State"]) == (resources.DEFAULT_SCHEDULE, "ENABLED")
+    roles = boto3.client("iam").list_roles()["Roles"]
+    for spec in resources.FUNCTIONS:
+        (role,) = [r for r in roles if r["RoleName"] == spec.name(prefix)]
+        listed = boto3.client("iam").list_role_tags(RoleName=role["RoleName"])["Tags"]
+        assert {t["Key"]: t["Value"] for t in listed} == tags, spec.key
