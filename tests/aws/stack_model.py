@@ -10,8 +10,9 @@ does not know shows up as a difference rather than vanishing.
 
 The Terraform reader evaluates the small subset of HCL expressions the module
 uses (references, string templates, ``jsonencode``, ``merge``, ``coalesce``,
-``toset``, ``for_each`` over a set) and fails naming the expression for
-anything else, so the module stays plain enough to be held to the template.
+``toset``, ``for_each`` over a set, ``count`` of 0 or 1, ``a == b ? x : y``)
+and fails naming the expression for anything else, so the module stays plain
+enough to be held to the template.
 """
 
 from __future__ import annotations
@@ -103,6 +104,19 @@ class CloudFormationStack:
         for logical_id, resource in self.template["Resources"].items():
             if resource["Type"] == resource_type and self.condition_holds(resource.get("Condition")):
                 yield logical_id, resource
+
+    def properties(self, resource: dict[str, Any]) -> dict[str, Any]:
+        """A resource's properties evaluated, Tags aside (compared on their own: Terraform sets them once)."""
+        return self.value({k: v for k, v in resource.get("Properties", {}).items() if k != "Tags"})
+
+    def tags(self) -> dict[str, dict[str, Any]]:
+        """Each tagged resource's tags as a mapping (CloudFormation writes them as a list or a map, by type)."""
+        tagged = {}
+        for logical_id, resource in self.template["Resources"].items():
+            if "Tags" in resource.get("Properties", {}):
+                tags = self.value(resource["Properties"]["Tags"])
+                tagged[logical_id] = {t["Key"]: t["Value"] for t in tags} if isinstance(tags, list) else tags
+        return tagged
 
     def condition_holds(self, name: str | None) -> bool:
         return name is None or bool(self.value(self.template["Conditions"][name]))
@@ -310,9 +324,10 @@ class TerraformScope:
     def instances(self, type_name: str, name: str) -> list[TerraformResource]:
         body = self.module.resources[(type_name, name)]
         if "count" in body:
-            if self.value(body["count"]) == 0:
-                return []
-            raise UnsupportedExpression(f"{self.address}{type_name}.{name}: count other than 0 is not read")
+            count = self.value(body["count"])
+            if count not in (0, 1):
+                raise UnsupportedExpression(f"{self.address}{type_name}.{name}: count other than 0 or 1 is not read")
+            return [TerraformResource(self, type_name, name, body)] * count
         if "for_each" not in body:
             return [TerraformResource(self, type_name, name, body)]
         keys = self.value(body["for_each"])
@@ -367,6 +382,11 @@ class TerraformScope:
                 raise UnsupportedExpression(f"{self.address}: function {call.group(1)}() is not evaluated")
             arguments = _load_hcl_text(f"v = [{call.group(2)}]")["v"]
             return function(*self.value(arguments, each))
+        conditional = re.fullmatch(r'([\w.]+)\s*(==|!=)\s*("[^"]*"|[\w.]+)\s*\?\s*([^:]+?)\s*:\s*(.+)', text)
+        if conditional:  # the one form used: var.x == "" ? a : b
+            left, operator, right, if_true, if_false = conditional.groups()
+            equal = self.expression(left, each) == self.expression(right, each)
+            return self.expression(if_true if equal == (operator == "==") else if_false, each)
         if re.fullmatch(r"-?\d+(\.\d+)?", text):
             return json.loads(text)
         if text.startswith('"') or text.startswith("{") or text.startswith("["):
@@ -602,7 +622,7 @@ def sqs_attributes(properties: dict[str, Any]) -> dict[str, Any]:
 def cloudformation_queues(stack: CloudFormationStack) -> dict[str, Any]:
     queues = {}
     for logical_id, resource in stack.resources("AWS::SQS::Queue"):
-        properties = stack.value(resource["Properties"])
+        properties = stack.properties(resource)
         queues[stack.physical_name(logical_id)] = sqs_attributes(
             {k: v for k, v in properties.items() if k != "QueueName"}
         )
@@ -647,7 +667,7 @@ def _table(
 def cloudformation_tables(stack: CloudFormationStack) -> dict[str, Any]:
     tables = {}
     for logical_id, resource in stack.resources("AWS::DynamoDB::Table"):
-        p = stack.value(resource["Properties"])
+        p = stack.properties(resource)
         used = {
             "TableName", "KeySchema", "AttributeDefinitions", "BillingMode", "GlobalSecondaryIndexes",
             "TimeToLiveSpecification",
@@ -712,7 +732,7 @@ LAMBDA_PROPERTIES = {
     "reserved_concurrent_executions": "ReservedConcurrentExecutions",
 }
 #: Compared elsewhere (Role: the IAM kind) or not comparable (the code: an S3 object there, a local zip here).
-LAMBDA_IGNORED = {"Description", "Role", "Code", "FunctionName"}
+LAMBDA_IGNORED = {"Description", "Role", "Code", "FunctionName", "Tags"}
 LAMBDA_IGNORED_TERRAFORM = {"description", "role", "filename", "source_code_hash", "function_name"}
 
 
@@ -772,7 +792,7 @@ def _event_source(properties: dict[str, Any]) -> dict[str, Any]:
 def cloudformation_event_sources(stack: CloudFormationStack) -> dict[str, Any]:
     mappings = {}
     for _, resource in stack.resources("AWS::Lambda::EventSourceMapping"):
-        properties = stack.value(resource["Properties"])
+        properties = stack.properties(resource)
         function = identity(properties.pop("FunctionName"))
         mappings[function] = _event_source(properties)
     return mappings
@@ -832,7 +852,7 @@ def _alarm(properties: dict[str, Any]) -> dict[str, Any]:
 def cloudformation_alarms(stack: CloudFormationStack) -> dict[str, Any]:
     alarms = {}
     for _, resource in stack.resources("AWS::CloudWatch::Alarm"):
-        properties = stack.value(resource["Properties"])
+        properties = stack.properties(resource)
         properties.pop("AlarmDescription", None)
         properties["Dimensions"] = {d["Name"]: d["Value"] for d in properties.get("Dimensions", [])}
         alarms[properties.pop("AlarmName")] = _alarm(properties)
@@ -879,7 +899,7 @@ def cloudformation_roles(stack: CloudFormationStack) -> dict[str, Any]:
     roles = {}
     for logical_id, resource in stack.resources("AWS::Lambda::Function"):
         role_id = resource["Properties"]["Role"]["Fn::GetAtt"][0]
-        role = stack.value(stack.template["Resources"][role_id]["Properties"])
+        role = stack.properties(stack.template["Resources"][role_id])
         roles[stack.physical_name(logical_id)] = {
             "AssumedBy": _assumed_by(role["AssumeRolePolicyDocument"]),
             "ManagedPolicyArns": sorted(role.get("ManagedPolicyArns", [])),
@@ -917,7 +937,7 @@ def terraform_roles(stack: TerraformStack) -> dict[str, Any]:
 def cloudformation_log_groups(stack: CloudFormationStack) -> dict[str, Any]:
     return {
         p["LogGroupName"]: {"RetentionInDays": p.get("RetentionInDays")}
-        for p in (stack.value(r["Properties"]) for _, r in stack.resources("AWS::Logs::LogGroup"))
+        for p in (stack.properties(r) for _, r in stack.resources("AWS::Logs::LogGroup"))
     }
 
 
@@ -934,7 +954,7 @@ def terraform_log_groups(stack: TerraformStack) -> dict[str, Any]:
 def cloudformation_schedules(stack: CloudFormationStack) -> dict[str, Any]:
     rules = {}
     for _, resource in stack.resources("AWS::Events::Rule"):
-        p = stack.value(resource["Properties"])
+        p = stack.properties(resource)
         rules[p["Name"]] = {
             "ScheduleExpression": p.get("ScheduleExpression"),
             "State": p.get("State", "ENABLED"),
@@ -967,7 +987,7 @@ def terraform_schedules(stack: TerraformStack) -> dict[str, Any]:
 def cloudformation_permissions(stack: CloudFormationStack) -> dict[str, Any]:
     permissions = {}
     for _, resource in stack.resources("AWS::Lambda::Permission"):
-        p = stack.value(resource["Properties"])
+        p = stack.properties(resource)
         permissions[f"{identity(p['FunctionName'])} by {p['Principal']}"] = {
             "Action": p["Action"],
             "SourceArn": identity(p.get("SourceArn")),
@@ -995,15 +1015,15 @@ def terraform_permissions(stack: TerraformStack) -> dict[str, Any]:
 def cloudformation_http_apis(stack: CloudFormationStack) -> dict[str, Any]:
     apis = {}
     for logical_id, resource in stack.resources("AWS::ApiGatewayV2::Api"):
-        api = stack.value(resource["Properties"])
+        api = stack.properties(resource)
         api_id = stack.token(logical_id, None)
         integrations = {
-            stack.token(i, None): stack.value(r["Properties"])
+            stack.token(i, None): stack.properties(r)
             for i, r in stack.resources("AWS::ApiGatewayV2::Integration")
             if stack.value(r["Properties"]["ApiId"]) == api_id
         }
-        routes = [stack.value(r["Properties"]) for _, r in stack.resources("AWS::ApiGatewayV2::Route")]
-        stages = [stack.value(r["Properties"]) for _, r in stack.resources("AWS::ApiGatewayV2::Stage")]
+        routes = [stack.properties(r) for _, r in stack.resources("AWS::ApiGatewayV2::Route")]
+        stages = [stack.properties(r) for _, r in stack.resources("AWS::ApiGatewayV2::Stage")]
         apis[api["Name"]] = {
             "ProtocolType": api["ProtocolType"],
             "Routes": {

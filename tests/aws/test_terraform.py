@@ -117,7 +117,6 @@ def test_the_aws_provider_is_pinned_and_tags_everything_with_project_and_environ
     (default_tags,) = root.providers["aws"]["default_tags"]
     assert default_tags["tags"] == {"Project": "CVAnalytics", "Environment": "${var.environment}"}
     assert root.variables["environment"]["type"] == "string"
-    assert "default" not in root.variables["environment"], "each environment's file names it"
 
 
 @pytest.mark.parametrize("environment", ENVIRONMENTS)
@@ -231,6 +230,31 @@ def test_a_changed_setting_is_reported_by_resource_and_setting() -> None:
         "q.fifo/VisibilityTimeout: CloudFormation '300', Terraform '900'",
         "q.fifo/terraform:sqs_managed_sse_enabled: only in Terraform (True)",
     ]
+
+
+def test_the_alarm_email_is_subscribed_only_when_given(template: dict[str, Any]) -> None:
+    def subscriptions(alarm_email: str) -> list[Any]:
+        stack = TerraformStack(TERRAFORM_DIR, dict(_tfvars("dev"), alarm_email=alarm_email))
+        return [r.value(r.body) for r in stack.resources("aws_sns_topic_subscription")]
+
+    assert subscriptions("") == []
+    (subscription,) = subscriptions("ops@example.com")
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "ops@example.com")
+    assert subscription["topic_arn"] == f"sns:{_tfvars('dev')['name_prefix']}-alarms#arn"
+    (cloudformation,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::Subscription"]
+    assert cloudformation["Condition"] == "HasAlarmEmail"
+
+
+def test_the_tags_the_template_sets_are_the_modules_default_tags(
+    stacks: tuple[CloudFormationStack, TerraformStack],
+) -> None:
+    cloudformation, terraform = stacks
+    tagged = cloudformation.tags()
+    if not tagged:
+        pytest.skip("the template tags no resource yet")
+    (default_tags,) = terraform.root.module.providers["aws"]["default_tags"]
+    wanted = terraform.root.value(default_tags["tags"])
+    assert {logical_id: tags for logical_id, tags in tagged.items() if tags != wanted} == {}
 
 
 def test_an_expression_the_reader_cannot_evaluate_is_named() -> None:
