@@ -265,7 +265,7 @@ class TerraformResource:
 
 
 class TerraformScope:
-    """A module instance: its variables' values and the way to its children and parent."""
+    """A module instance: its variables' values, its child modules, and its resources' tokens."""
 
     def __init__(
         self,
@@ -382,15 +382,19 @@ class TerraformScope:
                 raise UnsupportedExpression(f"{self.address}: function {call.group(1)}() is not evaluated")
             arguments = _load_hcl_text(f"v = [{call.group(2)}]")["v"]
             return function(*self.value(arguments, each))
-        conditional = re.fullmatch(r'([\w.]+)\s*(==|!=)\s*("[^"]*"|[\w.]+)\s*\?\s*([^:]+?)\s*:\s*(.+)', text)
+        operand = r'("[^"]*"|[\w.]+)'
+        conditional = re.fullmatch(operand + r"\s*(==|!=)\s*" + operand + r"\s*\?\s*([^:]+?)\s*:\s*(.+)", text)
         if conditional:  # the one form used: var.x == "" ? a : b
             left, operator, right, if_true, if_false = conditional.groups()
             equal = self.expression(left, each) == self.expression(right, each)
             return self.expression(if_true if equal == (operator == "==") else if_false, each)
-        if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        if re.fullmatch(r"-?\d+(\.\d+)?|true|false|null", text):
             return json.loads(text)
         if text.startswith('"') or text.startswith("{") or text.startswith("["):
-            return self.value(_load_hcl_text(f"v = {text}")["v"], each)
+            literal = _load_hcl_text(f"v = {text}")["v"]
+            if literal == "${" + text + "}":  # not a literal after all: an operation on one
+                raise UnsupportedExpression(f"{self.address or 'root module'}: cannot evaluate {text!r}")
+            return self.value(literal, each)
         traversal = _traversal(text)
         if traversal is None:
             raise UnsupportedExpression(f"{self.address or 'root module'}: cannot evaluate {text!r}")
