@@ -16,6 +16,7 @@ ORDER = [
     "report_bench",
     "aws_cost_bench",
     "aws_jobs_bench",
+    "assistant_bench",
 ]
 
 

@@ -497,8 +497,9 @@ def _jobs_table_and_indexes() -> list[Any]:
 def test_the_job_worker_consumes_requests_sends_results_and_updates_jobs_only(template: dict[str, Any]) -> None:
     grants = _grants(template, "JobWorkerRole")
     requests, responses = _get_att("JobRequestQueue", "Arn"), _get_att("JobResponseQueue", "Arn")
-    for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"):
-        assert grants[action] == [requests], action
+    assert grants["sqs:DeleteMessage"] == [requests]
+    for action in ("sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"):  # and the sweep peeks at the DLQ
+        assert grants[action] == [requests, _get_att("JobRequestDeadLetterQueue", "Arn")], action
     assert sorted(map(json.dumps, grants["sqs:SendMessage"])) == sorted(
         map(json.dumps, [_get_att("JobRequestDeadLetterQueue", "Arn"), responses])
     )

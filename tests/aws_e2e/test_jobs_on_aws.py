@@ -235,6 +235,23 @@ def test_a_failing_job_is_reported_failed_retried_and_dead_on_its_third_receive(
     assert "receive 3 of 3" in job["error"]
 
 
+def test_a_request_sqs_dead_lettered_by_itself_makes_its_job_dead_on_the_next_invocation(jobs: JobsDeployment) -> None:
+    # As if the container running it was killed on the last receive: SQS's redrive moves the
+    # request to the dead-letter queue as it is, and no dead result was ever sent.
+    job_id = _submit(jobs, "killed three times").json()["jobId"]
+    (message,) = jobs.requests.receive()
+    jobs.aws.sqs.send_message(QueueUrl=jobs.request_dlq_url, MessageBody=message["Body"])
+    jobs.aws.sqs.delete_message(QueueUrl=jobs.request_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    waiting = _submit(jobs, "still waiting").json()["jobId"]  # its request is in the queue: not touched
+
+    jobs.worker({"Records": []})  # a container's first invocation sweeps
+
+    job = jobs.http("GET", f"/jobs/{job_id}").json()
+    assert job["status"] == "dead" and "dead-lettered by the queue" in job["error"], job
+    assert jobs.http("GET", f"/jobs/{waiting}").json()["status"] == "queued"
+    assert jobs.aws.queue_counts(jobs.request_dlq_url)[0] == 1  # the dead letter stays for people to see
+
+
 def test_a_permanent_failure_fails_the_job_at_once(jobs: JobsDeployment) -> None:
     job_id = _submit(jobs, job_type="test.fail", job_input={"permanent": True}).json()["jobId"]
 
@@ -379,7 +396,7 @@ def test_each_function_calls_only_what_its_iam_role_grants(jobs: JobsDeployment)
     used["JobResultsRole"] = iam.actions_used(counter.snapshot())
 
     assert {"dynamodb:Query", "dynamodb:PutItem", "sqs:SendMessage"} <= used["HttpApiRole"]
-    assert {"sqs:ChangeMessageVisibility", "dynamodb:Scan", "sqs:SendMessage"} <= used["JobWorkerRole"]
+    assert {"sqs:ChangeMessageVisibility", "dynamodb:Scan", "sqs:SendMessage", "sqs:ReceiveMessage"} <= used["JobWorkerRole"]
     for role, actions in used.items():
         assert actions <= iam.granted_actions(role), f"{role} not granted: {sorted(actions - iam.granted_actions(role))}"
     for job in jobs.http("GET", "/jobs").json()["jobs"]:

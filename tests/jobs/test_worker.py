@@ -230,3 +230,21 @@ def _until(condition, timeout: float = 20.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         time.sleep(0.01)
+
+
+def test_the_dead_letter_sweep_leaves_jobs_someone_holds_and_finished_ones(wiring, service, request_queue):
+    from cv_analytics.jobs.worker import settle_dead_letters
+
+    held, _ = service.submit("test.echo", {"value": "held"})
+    done, _ = service.submit("test.echo", {"value": "done"})
+    lost, _ = service.submit("test.echo", {"value": "lost"})
+    for message in request_queue.receive(10, wait_seconds=0):
+        request_queue.dead_letter(message, "gave up")
+    wiring.job_store.claim(held.job_id, "alive", 600)
+    wiring.job_store.finish(done.job_id, JobStatus.SUCCEEDED, result={})
+    assert settle_dead_letters(wiring.job_store, request_queue) == 1
+    assert settle_dead_letters(wiring.job_store, request_queue) == 0  # once
+    assert service.get(held.job_id).status is JobStatus.RUNNING
+    assert service.get(done.job_id).status is JobStatus.SUCCEEDED
+    lost_now = service.get(lost.job_id)
+    assert lost_now.status is JobStatus.DEAD and lost_now.error == "dead-lettered by the queue: gave up"

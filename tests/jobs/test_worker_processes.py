@@ -93,6 +93,27 @@ def test_a_worker_killed_mid_job_leaves_the_job_to_come_back_and_complete_exactl
     assert processor.stats.applied == 1 and processor.stats.ignored == 0
 
 
+def test_a_job_whose_worker_is_killed_on_every_receive_ends_dead_with_the_queues_reason(make_wiring, tmp_path):
+    env = {"CV_ANALYTICS_JOBS_VISIBILITY_TIMEOUT": "1"}
+    wiring = make_wiring(**env)
+    record = tmp_path / "runs.jsonl"
+    job, _ = wiring.job_service().submit("test.echo", {"value": "doomed", "sleep": 30, "record": str(record)})
+    for attempt in range(1, 4):
+        process = _start_worker(wiring, **env)
+        try:
+            _until(lambda: len(_runs(record)) == attempt)
+            process.send_signal(signal.SIGKILL)
+            process.wait(10)
+        finally:
+            _stop(process)
+    assert wiring.job_service().get(job.job_id).status is JobStatus.RUNNING  # no worker lived to say otherwise
+    worker_for(wiring).run(drain=True)  # the queue moves the request to its DLQ; the worker's sweep settles the job
+    dead = wiring.job_service().get(job.job_id)
+    assert dead.status is JobStatus.DEAD and dead.attempts == 3
+    assert "dead-lettered by the queue: maxReceiveCount 3 exceeded" in dead.error
+    assert len(_runs(record)) == 3 and all(run["event"] == "start" for run in _runs(record))
+
+
 def test_two_workers_on_one_queue_never_run_a_job_at_the_same_time(make_wiring, tmp_path):
     # A visibility timeout shorter than the jobs, and every request delivered twice: only the
     # claims and heartbeats keep two runs of one job from overlapping.

@@ -170,3 +170,20 @@ def test_a_failing_periodic_task_never_stops_the_loop_and_a_drain_runs_every_tas
     consumer.run(drain=True)
 
     assert runs == ["broken", "broken", "sweep"], "due once, then all once more at the drain's end"
+
+
+def test_a_transient_failure_comes_back_after_the_handlers_own_retry_delay(backend, clock):
+    class Backs(Echo):
+        def handle(self, records):
+            return [TransientFailure("busy", retry_delay=30.0) if b == "later" else Succeeded(b) for b in records]
+
+    queue = backend.queue("delayed", QueueConfig(fifo=False, visibility_timeout=300.0))
+    engine = BatchEngine(Backs())
+    batch = _received(queue, [("later", None), ("ok", None)])
+    result = engine.settle(queue, engine.process(batch, fifo=False), delete=True, outage_delay=None)
+    assert [i.retry_delay for i in result.items] == [30.0, None]
+    assert queue.receive(10, wait_seconds=0) == []
+    clock.advance(29)
+    assert queue.receive(10, wait_seconds=0) == []
+    clock.advance(2)
+    assert [m.body for m in queue.receive(10, wait_seconds=0)] == ["later"]

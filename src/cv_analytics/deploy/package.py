@@ -4,7 +4,7 @@ The Lambda Python 3.12 runtime ships boto3 (and botocore, s3transfer), but
 none of cv-analytics' other runtime dependencies: pydantic with its compiled
 core, typer, rich, jinja2, pyawscron, FastAPI, and from the ``aws`` extra
 mangum (the HTTP API function), with what they pull in. Those are
-installed for Lambda's platform (``manylinux2014_x86_64``, CPython 3.12) by pip,
+installed for Lambda's platform (``manylinux2014_x86_64`` or ``manylinux_2_28_x86_64``, CPython 3.12) by pip,
 whatever machine builds the package, and zipped with the cv_analytics sources.
 
 Dependencies are pinned to the versions installed where the package is built,
@@ -38,7 +38,10 @@ DISTRIBUTION = "cv-analytics"
 
 #: What the functions run on (see ``infra/template.yaml``: Runtime, Architectures).
 LAMBDA_PYTHON_VERSION = "3.12"
-LAMBDA_PLATFORM = "manylinux2014_x86_64"
+#: The wheel platforms Lambda's python3.12 runtime runs: it is Amazon Linux 2023
+#: (glibc 2.34), so manylinux_2_28 wheels as well as manylinux2014 ones (numpy
+#: 2.3 and later ship only the former).
+LAMBDA_PLATFORMS = ("manylinux2014_x86_64", "manylinux_2_28_x86_64")
 
 #: Environment markers as Lambda's python3.12 runtime evaluates them, so a
 #: requirement like ``foo; python_version < "3.12"`` is judged for Lambda, not
@@ -163,7 +166,7 @@ def suggested_key(path: str | os.PathLike[str]) -> str:
 def _pip_install(requirements: Sequence[str], target: Path, constraints: Path | None) -> None:
     command = [
         sys.executable, "-m", "pip", "install",
-        "--platform", LAMBDA_PLATFORM,
+        *(option for platform in LAMBDA_PLATFORMS for option in ("--platform", platform)),
         "--only-binary=:all:",
         "--python-version", LAMBDA_PYTHON_VERSION,
         "--implementation", "cp",
@@ -192,7 +195,7 @@ def _pip_install(requirements: Sequence[str], target: Path, constraints: Path | 
             else ""
         )
         raise PackageBuildError(
-            f"pip could not install the dependencies for Lambda ({LAMBDA_PLATFORM}, CPython "
+            f"pip could not install the dependencies for Lambda ({', '.join(LAMBDA_PLATFORMS)}, CPython "
             f"{LAMBDA_PYTHON_VERSION}):\n{detail}\n{hint}".rstrip()
         )
 

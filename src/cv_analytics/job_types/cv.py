@@ -6,13 +6,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..assistant import LLMError, match_job_description, summarise_for_role
+from ..assistant.job_match import MAX_JOB_DESCRIPTION_CHARS
 from ..jobs import JobContext, JobRegistry, PermanentJobError
 from .dependencies import JobDependencies
 
 MATCH_JOB = "cv.match"
 SUMMARY_JOB = "cv.summary"
-#: A job description of this many characters fits a queue message with room to spare.
-MAX_JOB_DESCRIPTION_CHARS = 50_000
+MAX_ROLE_CHARS = 200
 
 
 class MatchInput(BaseModel):
@@ -29,33 +30,30 @@ class MatchInput(BaseModel):
 class SummaryInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    role: str = Field(min_length=1, max_length=200, description="The role the summary is written for.")
+    role: str = Field(min_length=1, max_length=MAX_ROLE_CHARS, description="The role the summary is written for.")
 
 
 def register(registry: JobRegistry, deps: JobDependencies) -> None:
     @registry.handler(MATCH_JOB, input=MatchInput)
     def match(job: MatchInput, context: JobContext) -> dict[str, Any]:
         """How well the CV fits a job description: matched skills with evidence, missing ones, a score."""
-        from ..assistant import match_job_description
-
-        if not job.job_description.strip():
-            raise PermanentJobError("the job description is blank")
         context.report_progress(10, "matching against the skills catalog")
-        result = match_job_description(deps.skills_catalog, deps.retriever, job.job_description)
+        try:
+            result = match_job_description(deps.skills_catalog, deps.retriever, job.job_description)
+        except ValueError as exc:  # a blank description: no retry makes it less blank
+            raise PermanentJobError(str(exc)) from exc
         return result.to_dict()
 
     @registry.handler(SUMMARY_JOB, input=SummaryInput)
     def summary(job: SummaryInput, context: JobContext) -> dict[str, Any]:
         """A short profile summary for a role, by the configured LLM or from a template."""
-        from ..assistant import LLMError, summarise_for_role
-
-        if not job.role.strip():
-            raise PermanentJobError("the role is blank")
         context.report_progress(10, "composing the summary")
         try:
             result = summarise_for_role(deps.skills_catalog, deps.retriever, job.role, llm=deps.llm_client)
+        except ValueError as exc:
+            raise PermanentJobError(str(exc)) from exc
         except LLMError as exc:
-            if getattr(exc, "transient", True):
-                raise  # retried with backoff
-            raise PermanentJobError(f"the LLM refused the request: {exc}") from exc
+            if exc.transient:
+                raise  # network, timeout, 5xx, 429: retried with backoff
+            raise PermanentJobError(f"the LLM endpoint refused the request: {exc}") from exc
         return result.to_dict()

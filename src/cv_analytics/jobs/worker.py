@@ -18,6 +18,10 @@ For each request of a batch (up to ten, one after the other):
    dead-lettered with the reason. The worker, which knows the receive count,
    sends that one ``dead`` result: the dead transition reaches the store once.
 
+Should the queue itself dead-letter a request (its worker killed on the last
+receive), the embedded worker's periodic :func:`settle_dead_letters` makes
+that job ``dead`` with the queue's reason.
+
 The queue rules (partial batch failures, dead-lettering, deletes) are
 :class:`~cv_analytics.queues.batch.BatchEngine`'s, for this loop and the
 Lambda handler alike.
@@ -39,7 +43,7 @@ from pydantic import BaseModel, ValidationError
 from .._ids import random_uuid4
 from ..clock import Clock, SystemClock
 from ..exceptions import MessageTooLargeError, QueueError, QueueUnavailableError, StoreError, StoreUnavailableError
-from ..queues.base import MAX_BATCH_SIZE, Message, Queue
+from ..queues.base import FAILURE_REASON_ATTRIBUTE, MAX_BATCH_SIZE, Message, Queue
 from ..queues.batch import BatchEngine, BatchResult, Outcome, PermanentFailure, Status, Succeeded, TransientFailure
 from ..queues.consumer import Consumer, PeriodicTask
 from ..stores.jobs import ClaimOutcome, Job, JobStatus, JobStore
@@ -59,6 +63,10 @@ CANCEL_POLL_SECONDS = 1.0
 MAX_LEASE_MARGIN_SECONDS = 2.0
 #: How often the worker deletes expired jobs and idempotency keys (reads skip them anyway).
 PURGE_INTERVAL_SECONDS = 3600.0
+#: How often the embedded worker looks in the request dead-letter queue for jobs the queue gave up on.
+DEAD_LETTER_SWEEP_SECONDS = 60.0
+#: Dead-lettered requests looked at per sweep (the oldest first; the DLQ keeps them 14 days).
+DEAD_LETTER_SWEEP_LIMIT = 1000
 
 
 def default_owner() -> str:
@@ -361,6 +369,31 @@ class _Heartbeat:
                 log.warning("heartbeat could not extend the lease of job %s: %s", context.job_id, exc)
 
 
+def settle_dead_letters(store: JobStore, request_queue: Queue, *, limit: int = DEAD_LETTER_SWEEP_LIMIT) -> int:
+    """Jobs whose request the queue dead-lettered by itself (the worker was killed on the last receive,
+    so it never sent the ``dead`` result) become ``dead`` with the queue's reason; how many.
+
+    A job some worker still holds (a live lease) or whose result is on its way is left to it, and a
+    finished one keeps its state. On SQS a peek briefly receives the dead letters (see ``Queue.peek``).
+    """
+    dlq = request_queue.dead_letter_queue
+    if dlq is None:
+        return 0
+    settled = 0
+    now = store.clock.now()
+    for message in dlq.peek(limit):
+        try:
+            job_id = JobRequest.from_body(message.body).job_id
+        except ValidationError:
+            continue  # not a request: it was never a job
+        job = store.get(job_id)
+        if job is None or job.finished or job.reported_status is not None or job.lease_live(now):
+            continue
+        reason = message.attributes.get(FAILURE_REASON_ATTRIBUTE, "its request was dead-lettered")
+        settled += store.finish(job_id, JobStatus.DEAD, error=_clip(f"dead-lettered by the queue: {reason}")).applied
+    return settled
+
+
 @dataclass
 class JobWorkerStats:
     batches: int = 0
@@ -427,7 +460,12 @@ class JobWorker:
             max_backoff_seconds=max_backoff_seconds,
             health_check=self.handler.check_health,
             transient_errors=self.handler.transient_errors,
-            periodic=[PeriodicTask("purge-expired-jobs", PURGE_INTERVAL_SECONDS, self._purge)],
+            periodic=[
+                PeriodicTask("purge-expired-jobs", PURGE_INTERVAL_SECONDS, self._purge),
+                PeriodicTask(
+                    "settle-dead-letters", DEAD_LETTER_SWEEP_SECONDS, lambda: settle_dead_letters(store, request_queue)
+                ),
+            ],
             rng=rng,
             on_batch=self.stats.add,
             on_outage=self._count_outage,

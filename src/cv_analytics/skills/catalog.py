@@ -5,9 +5,15 @@ The catalog is a YAML file the CV's owner edits (the packaged default is
 own). The weekly report resolves questions against it; the sample assistant
 and the jobs service match against it too::
 
+    profile:                          # optional: who the CV is about
+      name: Alex Morgan
+      headline: Senior backend engineer
     skills:
       - name: Kubernetes
         aliases: [k8s, kube]          # matched whatever the case
+        years: 5                      # optional: what the assistant tells recruiters
+        projects: [payments platform on EKS]
+        summary: Runs the team's clusters.
       - name: Go
         aliases: [golang]
         case_sensitive: [Go]          # "go" is an English verb: only "Go" counts
@@ -15,7 +21,9 @@ and the jobs service match against it too::
 A skill's name is always one of its aliases (case-insensitively, unless it is
 listed under ``case_sensitive``). Aliases match whole words: ``ts`` does not
 match inside "tests", and ``node.js`` wins over ``node`` because the longest
-alias at a position wins.
+alias at a position wins. ``years``, ``projects`` and ``summary`` are the
+owner's evidence for a skill (the assistant quotes them); they do not change how
+questions resolve, so they are not part of the :attr:`SkillsCatalog.fingerprint`.
 """
 
 from __future__ import annotations
@@ -47,10 +55,14 @@ _WORD = re.compile(r"[^\W\d_][\w+#.\-]*")
 _SPACES = re.compile(r"\s+")
 #: Longest text kept as a skill name when a ``sourcesUsed`` entry matches nothing in the catalog.
 MAX_SOURCE_NAME = 60
+#: Most years a skill may claim (a typo guard: 2015 is a year, not a duration).
+MAX_YEARS = 60
+_ENTRY_KEYS = ("name", "aliases", "case_sensitive", "years", "projects", "summary")
+_PROFILE_KEYS = ("name", "headline", "summary")
 
-# Words that never name what a recruiter is asking about: English function
-# words and the filler of recruiter questions ("experience", "years", …).
-_STOPWORDS = frozenset(
+#: Words that never name what a recruiter is asking about: English function
+#: words and the filler of recruiter questions ("experience", "years", …).
+QUESTION_STOPWORDS = frozenset(
     """
     a about above after again against all also am an and any are as ask asked at be been before being
     below between both but by can could did do does doing done down during each else ever few for from
@@ -109,12 +121,57 @@ def _pattern(aliases: Iterable[str], flags: int) -> re.Pattern[str] | None:
 
 
 @dataclass(frozen=True)
+class Skill:
+    """One catalog entry: its canonical name, the aliases it is matched by, and the owner's evidence."""
+
+    name: str
+    aliases: tuple[str, ...] = ()
+    years: float | None = None
+    projects: tuple[str, ...] = ()
+    summary: str | None = None
+
+    @property
+    def has_evidence(self) -> bool:
+        """Whether the owner claims it (years, projects or a summary), rather than only naming it for the report."""
+        return self.years is not None or bool(self.projects) or self.summary is not None
+
+    @property
+    def years_text(self) -> str | None:
+        """``"6 years"``, ``"1 year"``, ``"2.5 years"``; None when the catalog gives none."""
+        if self.years is None:
+            return None
+        return f"{self.years:g} {'year' if self.years == 1 else 'years'}"
+
+    @property
+    def evidence(self) -> str:
+        """What the catalog says for it, in a line: ``"6 years; projects: X, Y"`` (empty when nothing)."""
+        parts = []
+        if self.years_text:
+            parts.append(self.years_text)
+        if self.projects:
+            parts.append(f"projects: {', '.join(self.projects)}")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Who the CV is about (the catalog's optional ``profile:``)."""
+
+    name: str | None = None
+    headline: str | None = None
+    summary: str | None = None
+
+
+@dataclass(frozen=True)
 class SkillsCatalog:
-    """Resolves free text and ``sourcesUsed`` entries to canonical skill names."""
+    """Resolves free text and ``sourcesUsed`` entries to canonical skill names, and holds the owner's evidence."""
 
     skills: tuple[str, ...]
     fingerprint: str
     source: str = "<catalog>"
+    entries: tuple[Skill, ...] = ()
+    profile: Profile = field(default_factory=Profile)
+    _by_name: dict[str, Skill] = field(default_factory=dict, repr=False)
     _folded: dict[str, str] = field(default_factory=dict, repr=False)
     _exact: dict[str, str] = field(default_factory=dict, repr=False)
     _folded_re: re.Pattern[str] | None = field(default=None, repr=False)
@@ -128,6 +185,7 @@ class SkillsCatalog:
         folded: dict[str, str] = {}
         exact: dict[str, str] = {}
         names: list[str] = []
+        entries: list[Skill] = []
         for n, entry in enumerate(data["skills"], 1):
             where = f"skills catalog {source}, entry {n}"
             if not isinstance(entry, Mapping) or not isinstance(entry.get("name"), str) or not entry["name"].strip():
@@ -138,11 +196,20 @@ class SkillsCatalog:
             names.append(name)
             aliases = _string_list(entry.get("aliases"), f"{where} ({name}), 'aliases'")
             sensitive = _string_list(entry.get("case_sensitive"), f"{where} ({name}), 'case_sensitive'")
-            unknown = set(entry) - {"name", "aliases", "case_sensitive"}
+            unknown = set(entry) - set(_ENTRY_KEYS)
             if unknown:
                 raise ConfigurationError(
-                    f"{where} ({name}): unknown key(s) {sorted(unknown)}; use name, aliases, case_sensitive"
+                    f"{where} ({name}): unknown key(s) {sorted(unknown)}; use {', '.join(_ENTRY_KEYS)}"
                 )
+            entries.append(
+                Skill(
+                    name=name,
+                    aliases=tuple(dict.fromkeys(a for a in [*aliases, *sensitive] if a != name)),
+                    years=_years_field(entry.get("years"), f"{where} ({name}), 'years'"),
+                    projects=tuple(_string_list(entry.get("projects"), f"{where} ({name}), 'projects'")),
+                    summary=_text_field(entry.get("summary"), f"{where} ({name}), 'summary'"),
+                )
+            )
             if name not in sensitive:
                 aliases = [name, *aliases]
             for alias in aliases:
@@ -156,6 +223,9 @@ class SkillsCatalog:
             skills=tuple(names),
             fingerprint=fingerprint,
             source=source,
+            entries=tuple(entries),
+            _by_name={entry.name: entry for entry in entries},
+            profile=_profile(data.get("profile"), f"skills catalog {source}, 'profile'"),
             _folded=folded,
             _exact=exact,
             _folded_re=_pattern(folded, re.IGNORECASE),
@@ -178,6 +248,15 @@ class SkillsCatalog:
         except yaml.YAMLError as exc:
             raise ConfigurationError(f"skills catalog {path} is not valid YAML: {exc}") from exc
         return cls.from_mapping(data, source=str(path))
+
+    def skill(self, name: str) -> Skill:
+        """The entry of a canonical skill name (KeyError when the catalog has none)."""
+        return self._by_name[name]
+
+    @property
+    def owner_skills(self) -> tuple[Skill, ...]:
+        """The owner's skills: the entries with evidence, or every entry when none has any (a names-only catalog)."""
+        return tuple(entry for entry in self.entries if entry.has_evidence) or self.entries
 
     # -- resolution -----------------------------------------------------------
 
@@ -208,11 +287,15 @@ class SkillsCatalog:
         name = _normalise(source)
         if not name:
             return []
-        if name in self._exact:
-            return [self._exact[name]]
-        if name.casefold() in self._folded:
-            return [self._folded[name.casefold()]]
+        named = self.skill_named(name)
+        if named is not None:
+            return [named]
         return self.skills_in_text(name) or [name[:MAX_SOURCE_NAME]]
+
+    def skill_named(self, text: str) -> str | None:
+        """The skill ``text`` is, as a whole, the name or an alias of (None when it is neither)."""
+        name = _normalise(text)
+        return self._exact.get(name) or self._folded.get(name.casefold())
 
     def fallback_term(self, text: str) -> str | None:
         """The term a query names no catalog skill for, lower-cased.
@@ -225,7 +308,7 @@ class SkillsCatalog:
         for n, m in enumerate(_WORD.finditer(text)):
             word = m.group().rstrip(".-")
             lowered = word.casefold()
-            if len(lowered) < 2 or lowered in _STOPWORDS:
+            if len(lowered) < 2 or lowered in QUESTION_STOPWORDS:
                 continue
             if (n > 0 and any(c.isupper() for c in word)) or any(c.isdigit() or c in "+#" for c in word):
                 return lowered
@@ -242,8 +325,35 @@ def _string_list(value: Any, where: str) -> list[str]:
         raise ConfigurationError(f"{where} must be a list of strings")
     items = [_normalise(str(v)) for v in value]
     if not all(items):
-        raise ConfigurationError(f"{where} has an empty alias")
+        raise ConfigurationError(f"{where} has an empty item")
     return items
+
+
+def _years_field(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= MAX_YEARS:
+        raise ConfigurationError(f"{where} must be a number of years from 0 to {MAX_YEARS}, got {value!r}")
+    return float(value)
+
+
+def _text_field(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{where} must be text, got {type(value).__name__}")
+    return _normalise(value) or None
+
+
+def _profile(value: Any, where: str) -> Profile:
+    if value is None:
+        return Profile()
+    if not isinstance(value, Mapping):
+        raise ConfigurationError(f"{where} must be a mapping with {', '.join(_PROFILE_KEYS)}")
+    unknown = set(value) - set(_PROFILE_KEYS)
+    if unknown:
+        raise ConfigurationError(f"{where}: unknown key(s) {sorted(unknown)}; use {', '.join(_PROFILE_KEYS)}")
+    return Profile(**{key: _text_field(value.get(key), f"{where}, {key!r}") for key in _PROFILE_KEYS})
 
 
 def _claim(table: dict[str, str], alias: str, name: str, where: str) -> None:

@@ -6,14 +6,28 @@ CLI, the Lambda handlers, the web app) build a :class:`Wiring` and hand plain
 objects down to the parts.
 """
 
-from .backends import Wiring, insights_for, load_skills_catalog, open_queue, open_queue_backend, open_sqs_backend, open_store, queue_config
-from .jobs import job_worker, open_job_store, result_processor
+from .backends import (
+    Wiring,
+    insights_for,
+    load_skills_catalog,
+    open_job_store,
+    open_llm_client,
+    open_queue,
+    open_queue_backend,
+    open_retriever_for,
+    open_sqs_backend,
+    open_store,
+    queue_config,
+)
+from .jobs import job_worker, result_processor
 from .settings import (
     ANALYTICS_QUEUE,
     DEFAULT_DATA_DIR,
     JOBS_REQUEST_QUEUE,
     JOBS_RESPONSE_QUEUE,
     PREFIX,
+    RETRIEVAL_METHODS,
+    RETRIEVAL_VARIABLE,
     SQS_URL_VARIABLES,
     Settings,
 )
@@ -24,6 +38,8 @@ __all__ = [
     "JOBS_REQUEST_QUEUE",
     "JOBS_RESPONSE_QUEUE",
     "PREFIX",
+    "RETRIEVAL_METHODS",
+    "RETRIEVAL_VARIABLE",
     "SQS_URL_VARIABLES",
     "Settings",
     "Wiring",
@@ -31,8 +47,10 @@ __all__ = [
     "job_worker",
     "load_skills_catalog",
     "open_job_store",
+    "open_llm_client",
     "open_queue",
     "open_queue_backend",
+    "open_retriever_for",
     "open_sqs_backend",
     "open_store",
     "queue_config",

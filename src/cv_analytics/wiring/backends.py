@@ -10,6 +10,7 @@ embedded install needs no AWS SDK.
 from __future__ import annotations
 
 import pathlib
+import threading
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
@@ -18,6 +19,7 @@ from ..exceptions import ConfigurationError, MissingDependencyError
 from .settings import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, PREFIX, Settings
 
 if TYPE_CHECKING:
+    from ..assistant import Assistant, LLMClient, Retriever
     from ..boto.metering import RequestCounter
     from ..queues.base import Queue, QueueBackend, QueueConfig
     from ..insights import Insights
@@ -116,6 +118,38 @@ def open_store(
     )
 
 
+def open_job_store(
+    settings: Settings, *, clock: Clock | None = None, request_counter: RequestCounter | None = None
+) -> JobStore:
+    """The job store ``CV_ANALYTICS_JOBS_STORE_URL`` names (a new one: :attr:`Wiring.job_store` shares one)."""
+    scheme = urlparse(settings.jobs_store_url).scheme
+    if scheme == "sqlite":
+        from ..stores.jobs.sqlite import SQLiteJobStore
+
+        return SQLiteJobStore(_sqlite_path(settings.jobs_store_url), clock=clock)
+    if scheme == "dynamodb":
+        try:
+            from ..stores.jobs.dynamodb import DynamoDBJobStore  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:
+            raise MissingDependencyError(
+                f"the dynamodb job store needs boto3: pip install 'cv-analytics[aws]' ({exc})"
+            ) from exc
+        table = settings.dynamodb_tables.get("jobs")
+        if not table:
+            raise ConfigurationError(f"the dynamodb job store needs {PREFIX}JOBS_TABLE")
+        return DynamoDBJobStore(  # type: ignore[no-any-return]
+            table,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            clock=clock,
+            request_counter=request_counter,
+        )
+    raise ConfigurationError(
+        f"unknown job store URL {settings.jobs_store_url!r}: use sqlite:///path/jobs.db or dynamodb:// "
+        f"(set {PREFIX}JOBS_STORE_URL)"
+    )
+
+
 def insights_for(store: Store) -> Insights:
     """The weekly figures over ``store``: in SQL over a SQLite store, by walking interactions otherwise."""
     from ..insights import GenericInsights
@@ -133,6 +167,22 @@ def load_skills_catalog(settings: Settings) -> SkillsCatalog:
     from ..skills import load_catalog
 
     return load_catalog(settings.skills_file)
+
+
+def open_retriever_for(settings: Settings, catalog: SkillsCatalog) -> Retriever:
+    """The retriever ``CV_ANALYTICS_RETRIEVAL`` names over ``catalog`` (a new one: use :class:`Wiring` to share one)."""
+    from ..assistant import open_retriever
+
+    return open_retriever(catalog, settings.retrieval_method)
+
+
+def open_llm_client(settings: Settings) -> LLMClient | None:
+    """A client of the configured LLM endpoint, or None when ``CV_ANALYTICS_LLM_URL`` or ``_MODEL`` is unset."""
+    if not (settings.llm_url and settings.llm_model):
+        return None
+    from ..assistant import LLMClient
+
+    return LLMClient(settings.llm_url, settings.llm_model, settings.llm_api_key)
 
 
 class Wiring:
@@ -159,6 +209,12 @@ class Wiring:
         self._job_store: JobStore | None = None
         self._job_registry: JobRegistry | None = None
         self._job_service: JobService | None = None
+        #: the web app's first requests arrive together, on threads: one job store and service for all
+        self._jobs_lock = threading.RLock()
+        self._retriever: Retriever | None = None
+        self._llm_client: LLMClient | None = None
+        self._assistant: Assistant | None = None
+        self._assistant_lock = threading.Lock()
 
     @property
     def queue_backend(self) -> QueueBackend:
@@ -196,37 +252,70 @@ class Wiring:
 
     @property
     def job_store(self) -> JobStore:
-        if self._job_store is None:
-            from .jobs import open_job_store
-
-            self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
-        return self._job_store
+        with self._jobs_lock:
+            if self._job_store is None:
+                self._job_store = open_job_store(self.settings, clock=self.clock, request_counter=self.request_counter)
+            return self._job_store
 
     @property
     def job_registry(self) -> JobRegistry:
         """The built-in job types (:mod:`cv_analytics.job_types`) over this wiring's catalog, store and assistant."""
-        if self._job_registry is None:
-            from .jobs import builtin_registry
+        with self._jobs_lock:
+            if self._job_registry is None:
+                from .jobs import builtin_registry
 
-            self._job_registry = builtin_registry(self)
-        return self._job_registry
+                self._job_registry = builtin_registry(self)
+            return self._job_registry
 
     def job_service(self) -> JobService:
         """The one :class:`~cv_analytics.jobs.JobService` of this wiring (its waiters share one watch)."""
-        if self._job_service is None:
-            from ..jobs import JobService
+        with self._jobs_lock:
+            if self._job_service is None:
+                from ..jobs import JobService
 
-            self._job_service = JobService(
-                self.job_store, self.queue(JOBS_REQUEST_QUEUE), self.job_registry, **({"clock": self.clock} if self.clock else {})
-            )
-        return self._job_service
+                self._job_service = JobService(
+                    self.job_store,
+                    self.queue(JOBS_REQUEST_QUEUE),
+                    self.job_registry,
+                    **({"clock": self.clock} if self.clock else {}),
+                )
+            return self._job_service
+
+    @property
+    def retriever(self) -> Retriever:
+        """Retrieval over the skills catalog, by ``CV_ANALYTICS_RETRIEVAL`` (made once: embeddings load a model)."""
+        with self._assistant_lock:
+            if self._retriever is None:
+                self._retriever = open_retriever_for(self.settings, self.skills_catalog)
+            return self._retriever
+
+    @property
+    def llm_client(self) -> LLMClient | None:
+        """The OpenAI-compatible endpoint of ``CV_ANALYTICS_LLM_URL`` and ``_MODEL`` (None unless both are set)."""
+        with self._assistant_lock:
+            if self._llm_client is None:
+                self._llm_client = open_llm_client(self.settings)
+            return self._llm_client
+
+    @property
+    def assistant(self) -> Assistant:
+        """The CV assistant over the catalog, the retriever and the LLM client (made once: it keeps a cache)."""
+        if self._assistant is None:
+            from ..assistant import Assistant
+
+            retriever, llm = self.retriever, self.llm_client
+            with self._assistant_lock:
+                if self._assistant is None:
+                    self._assistant = Assistant(self.skills_catalog, retriever, llm)
+        return self._assistant
 
     def close(self) -> None:
-        for closable in (self._queue_backend, self._store, self._job_store):
+        for closable in (self._queue_backend, self._store, self._job_store, self._llm_client):
             if closable is not None:
                 closable.close()
-        self._queue_backend = self._store = self._job_store = None
+        self._queue_backend = self._store = self._job_store = self._llm_client = None
         self._job_service = None
+        self._assistant = None
         self._queues.clear()
 
     def __enter__(self) -> Wiring:

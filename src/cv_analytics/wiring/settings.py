@@ -23,6 +23,10 @@ DEFAULT_DATA_DIR = "cv-analytics-data"
 ANALYTICS_QUEUE = presets.ANALYTICS.name
 JOBS_REQUEST_QUEUE = presets.JOBS_REQUEST.name
 JOBS_RESPONSE_QUEUE = presets.JOBS_RESPONSE.name
+#: ``CV_ANALYTICS_RETRIEVAL``: how the assistant finds skills (the methods of ``assistant.open_retriever``;
+#: not imported from there, so reading settings does not load numpy and httpx).
+RETRIEVAL_VARIABLE = f"{PREFIX}RETRIEVAL"
+RETRIEVAL_METHODS = ("auto", "embedding", "bm25")
 SQS_URL_VARIABLES = {
     ANALYTICS_QUEUE: "AWS_SQS_URL",
     JOBS_REQUEST_QUEUE: "AI_JOB_REQUEST_QUEUE_URL",
@@ -69,6 +73,15 @@ def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
     if raw not in choices:
         raise ConfigurationError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
     return raw
+
+
+def _retrieval_method(env: Mapping[str, str]) -> str:
+    method = (env.get(RETRIEVAL_VARIABLE) or "auto").strip().lower()
+    if method not in RETRIEVAL_METHODS:
+        raise ConfigurationError(
+            f"{RETRIEVAL_VARIABLE} must be one of {', '.join(RETRIEVAL_METHODS)}, got {env[RETRIEVAL_VARIABLE]!r}"
+        )
+    return method
 
 
 def _optional_float(env: Mapping[str, str], name: str) -> float | None:
@@ -126,6 +139,9 @@ class Settings:
     jobs_visibility_timeout_seconds: float | None = None
     #: the first retry of a failed job waits about this long, doubling per receive (``CV_ANALYTICS_JOBS_RETRY_BASE``)
     jobs_retry_base_seconds: float = 5.0
+    #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
+    #: extra is installed, else BM25), embedding, bm25
+    retrieval_method: str = "auto"
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -177,6 +193,7 @@ class Settings:
             jobs_store_url=jobs_store_url,
             jobs_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_VISIBILITY_TIMEOUT"),
             jobs_retry_base_seconds=_float(env, f"{PREFIX}JOBS_RETRY_BASE", 5.0),
+            retrieval_method=_retrieval_method(env),
             env=env,
         )
 

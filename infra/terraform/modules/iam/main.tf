@@ -164,9 +164,19 @@ data "aws_iam_policy_document" "job_worker" {
     resources = [var.queue_arns.job_request]
   }
 
+  # SendMessage: a request on its last receive is dead-lettered by the worker
+  # itself, with its reason. ReceiveMessage and ChangeMessageVisibility: the
+  # dead-letter sweep peeks at the queue for requests SQS dead-lettered by
+  # itself (a worker killed on the last receive) to mark their jobs dead.
   statement {
-    sid       = "DeadLetterJobRequestsWithReason"
-    actions   = ["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"]
+    sid = "DeadLetterJobRequests"
+    actions = [
+      "sqs:SendMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:GetQueueUrl",
+      "sqs:ReceiveMessage",
+      "sqs:ChangeMessageVisibility",
+    ]
     resources = [var.queue_arns.job_request_dlq]
   }
 

@@ -8,6 +8,10 @@ does: claim, run with heartbeat and timeout, the result on the response queue;
 a failed attempt is retried after a backoff until the last receive, where the
 job becomes ``dead``. A job is started only with enough of the invocation
 left; the rest of the batch goes back to the queue at once for the next.
+After a batch (on a container's first invocation, then at most once a minute,
+and with time left), the jobs whose request SQS dead-lettered by itself (a
+container killed on its last receive, so no ``dead`` result was sent) become
+``dead`` with the queue's reason, as the embedded worker's sweep does.
 
 ``process_job_results`` is fed by the response queue and writes results to
 the job store with :class:`~cv_analytics.jobs.JobResultHandler`: a
@@ -29,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from ...exceptions import CVAnalyticsError
 from .batches import batch_item_failures, process_records
 from .logs import MAX_LOGGED_REASON, context_fields, logger, remaining_ms
-from .warm import job_results_state, job_worker_state
+from .warm import JobWorkerState, job_results_state, job_worker_state
 
 if TYPE_CHECKING:
     from ...queues.base import Queue
@@ -41,6 +45,8 @@ BatchResponse = dict[str, list[dict[str, str]]]
 #: A job is started only with this much of the invocation left: the rest of a
 #: batch goes back to the queue rather than being cut off by Lambda's timeout.
 JOB_START_MIN_REMAINING_MS = 60_000
+#: The dead-letter sweep is not started with less than this left.
+SWEEP_MIN_REMAINING_MS = 10_000
 
 
 def process_job_requests(event: SQSEvent, context: Any = None) -> BatchResponse:
@@ -85,7 +91,23 @@ def _process_job_requests(event: SQSEvent, context: Any) -> BatchResponse:
 
     records = records_of(event)
     settled = process_records(BatchEngine(state.handler), records, state.queues.queue_for, may_start=may_start)
-    return _answer("processed job requests", context, records, settled, started, cold_start)
+    dead = _settle_dead_letters_if_due(state, context)
+    return _answer("processed job requests", context, records, settled, started, cold_start, {"deadLettersSettled": dead})
+
+
+def _settle_dead_letters_if_due(state: JobWorkerState, context: Any) -> int | None:
+    from ...jobs.worker import DEAD_LETTER_SWEEP_SECONDS, settle_dead_letters
+
+    now = state.clock.now()
+    left = remaining_ms(context)
+    if now < state.next_dead_letter_sweep or (left is not None and left < SWEEP_MIN_REMAINING_MS):
+        return None
+    state.next_dead_letter_sweep = now + DEAD_LETTER_SWEEP_SECONDS
+    try:
+        return settle_dead_letters(state.handler.store, state.handler.request_queue)
+    except Exception as exc:  # noqa: BLE001 - the batch is done: failing now would only redeliver it
+        logger().warning("dead-letter sweep failed; the next one retries", extra={"fields": {"error": str(exc)}})
+        return None
 
 
 def _process_job_results(event: SQSEvent, context: Any) -> BatchResponse:
@@ -108,6 +130,7 @@ def _answer(
     settled: list[tuple[Queue, BatchResult]],
     started: float,
     cold_start: bool,
+    extra: dict[str, Any] | None = None,
 ) -> BatchResponse:
     statuses: Counter[str] = Counter()
     details: Counter[str] = Counter()
@@ -129,6 +152,7 @@ def _answer(
                 **{_camel(status): count for status, count in sorted(statuses.items())},
                 "outcomes": dict(sorted(details.items())),
                 "batchItemFailures": len(failures),
+                **{k: v for k, v in (extra or {}).items() if v is not None},
                 "durationMs": round((time.perf_counter() - started) * 1000, 1),
             }
         },

@@ -215,6 +215,8 @@ class JobWorkerState:
             clock=self.clock,
             retry_base_seconds=self.settings.jobs_retry_base_seconds,
         )
+        # jobs whose request SQS dead-lettered by itself (a container killed on the last receive)
+        self.next_dead_letter_sweep = self.clock.now()  # a container's first invocation sweeps
         self.invocations = 0
 
     def close(self) -> None:

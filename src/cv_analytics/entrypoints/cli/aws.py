@@ -101,7 +101,7 @@ def package_command(
     """Build the Lambda deployment zip (cv_analytics and its dependencies for Python 3.12 on x86_64)."""
     from ...deploy.package import build_package, suggested_key
 
-    _console.print("installing dependencies for Lambda (python3.12, manylinux2014_x86_64) with pip...")
+    _console.print("installing dependencies for Lambda (python3.12, manylinux x86_64 wheels) with pip...")
     path = build_package(out, pin_installed=pin)
     key = suggested_key(path)
     _console.print(

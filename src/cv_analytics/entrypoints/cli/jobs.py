@@ -152,7 +152,7 @@ def _stop_on_signals(stop: Any) -> None:
 @command(jobs_app, "worker")
 def worker(
     drain: Annotated[bool, typer.Option(help="Return once the request queue is empty.", **FLAG)] = False,
-    wait: Annotated[float, typer.Option(help="Long-poll wait in seconds.", min=0, max=20)] = 20.0,
+    wait: Annotated[float, typer.Option(help="Long-poll wait in seconds (SIGTERM is heard between polls).", min=0, max=20)] = 5.0,
 ) -> None:
     """Run the job worker: requests in, results to the response queue. SIGTERM finishes the job in hand."""
     with environment.jobs_wiring() as wiring:
@@ -168,7 +168,7 @@ def worker(
 @command(jobs_app, "results")
 def results(
     drain: Annotated[bool, typer.Option(help="Return once the response queue is empty.", **FLAG)] = False,
-    wait: Annotated[float, typer.Option(help="Long-poll wait in seconds.", min=0, max=20)] = 20.0,
+    wait: Annotated[float, typer.Option(help="Long-poll wait in seconds (SIGTERM is heard between polls).", min=0, max=20)] = 5.0,
 ) -> None:
     """Run the result processor: results from the response queue into the job store."""
     with environment.jobs_wiring() as wiring:

@@ -26,6 +26,7 @@ from ...exceptions import (
     InvalidCursorError,
     JobFinishedError,
     JobNotFoundError,
+    MessageTooLargeError,
     QueueError,
     StoreError,
 )
@@ -78,7 +79,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         401: "missing or unknown API key",
         404: "no such job (or it expired after 14 days)",
         409: "conflict: the Idempotency-Key was used for another body, or the job has finished",
-        413: "request body over 256 KiB",
+        413: "request body over 256 KiB, or a job too large for a queue message",
         503: "the queue or the job store is unavailable: retry later",
     }
     return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
@@ -107,6 +108,8 @@ def _as_http_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
     except (IdempotencyConflictError, JobFinishedError) as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    except MessageTooLargeError as exc:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=f"the job does not fit a queue message: {exc}") from exc
     except (QueueError, StoreError, FatalError) as exc:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, detail=f"jobs service unavailable: {exc}", headers={"Retry-After": "5"}
