@@ -43,6 +43,8 @@ module "functions" {
 
   name_prefix         = var.name_prefix
   lambda_zip_path     = var.lambda_zip_path
+  lambda_s3_bucket    = var.lambda_s3_bucket
+  lambda_s3_key       = var.lambda_s3_key
   role_arns           = module.iam.role_arns
   queue_urls          = module.queues.urls
   queue_arns          = module.queues.arns

@@ -33,6 +33,18 @@ variable "lambda_zip_path" {
   description = "The Lambda deployment package built by `cv-analytics aws package` (dist/cv-analytics-lambda.zip)."
 }
 
+variable "lambda_s3_bucket" {
+  type        = string
+  default     = ""
+  description = "Set (with lambda_s3_key) when the package passes Lambda's 50 MB direct upload: the bucket you copied it to."
+}
+
+variable "lambda_s3_key" {
+  type        = string
+  default     = ""
+  description = "The package's key in lambda_s3_bucket (a new key per build, as `cv-analytics aws package` suggests)."
+}
+
 variable "recipient_email" {
   type        = string
   description = "Who receives the weekly report."

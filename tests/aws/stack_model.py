@@ -10,7 +10,8 @@ does not know shows up as a difference rather than vanishing.
 
 The Terraform reader evaluates the small subset of HCL expressions the module
 uses (references, string templates, ``jsonencode``, ``merge``, ``coalesce``,
-``toset``, ``for_each`` over a set, ``count`` of 0 or 1, ``a == b ? x : y``)
+``toset``, ``for_each`` over a set, ``count`` of 0 or 1, ``a == b``, ``a != b``
+and ``c ? x : y``)
 and fails naming the expression for anything else, so the module stays plain
 enough to be held to the template.
 """
@@ -383,11 +384,20 @@ class TerraformScope:
             arguments = _load_hcl_text(f"v = [{call.group(2)}]")["v"]
             return function(*self.value(arguments, each))
         operand = r'("[^"]*"|[\w.]+)'
-        conditional = re.fullmatch(operand + r"\s*(==|!=)\s*" + operand + r"\s*\?\s*([^:]+?)\s*:\s*(.+)", text)
-        if conditional:  # the one form used: var.x == "" ? a : b
+        conditional = re.fullmatch(
+            operand + r"(?:\s*(==|!=)\s*" + operand + r")?\s*\?\s*([^:]+?)\s*:\s*(.+)", text
+        )
+        comparison = re.fullmatch(operand + r"\s*(==|!=)\s*" + operand, text)
+        if comparison:
+            left, operator, right = comparison.groups()
+            return (self.expression(left, each) == self.expression(right, each)) == (operator == "==")
+        if conditional:  # the forms used: var.x == "" ? a : b, local.flag ? a : b
             left, operator, right, if_true, if_false = conditional.groups()
-            equal = self.expression(left, each) == self.expression(right, each)
-            return self.expression(if_true if equal == (operator == "==") else if_false, each)
+            if operator is None:
+                holds = self.expression(left, each) is True
+            else:
+                holds = (self.expression(left, each) == self.expression(right, each)) == (operator == "==")
+            return self.expression(if_true if holds else if_false, each)
         if re.fullmatch(r"-?\d+(\.\d+)?|true|false|null", text):
             return json.loads(text)
         if text.startswith('"') or text.startswith("{") or text.startswith("["):
@@ -561,7 +571,8 @@ class TerraformStack:
         return self.root.registry[identity(reference)]
 
 
-def load_tfvars(path: pathlib.Path) -> dict[str, Any]:
+def load_hcl(path: pathlib.Path) -> dict[str, Any]:
+    """Any HCL file (``.tf``, ``.tfvars``) as data, strings unquoted, expressions as ``${...}``."""
     return _load_hcl(path)
 
 
@@ -737,7 +748,9 @@ LAMBDA_PROPERTIES = {
 }
 #: Compared elsewhere (Role: the IAM kind) or not comparable (the code: an S3 object there, a local zip here).
 LAMBDA_IGNORED = {"Description", "Role", "Code", "FunctionName", "Tags"}
-LAMBDA_IGNORED_TERRAFORM = {"description", "role", "filename", "source_code_hash", "function_name"}
+LAMBDA_IGNORED_TERRAFORM = {
+    "description", "role", "filename", "s3_bucket", "s3_key", "source_code_hash", "function_name",
+}
 
 
 def _function(properties: dict[str, Any]) -> dict[str, Any]:

@@ -30,10 +30,10 @@ from .stack_model import KINDS, CloudFormationStack, Kind, TerraformStack
 TERRAFORM_DIR = REPO / "infra" / "terraform"
 ENVIRONMENTS = ("dev", "prod")
 TERRAFORM = shutil.which("terraform") or "/usr/local/bin/terraform"
-#: The template's parameters that are a different thing in Terraform: the code is a local zip there.
-CLOUDFORMATION_ONLY_PARAMETERS = {"CodeBucket": "lambda_zip_path", "CodeKey": "lambda_zip_path"}
+#: The template's parameters Terraform has no counterpart of: the code is a local zip there (lambda_zip_path).
+CLOUDFORMATION_ONLY_PARAMETERS = {"CodeBucket", "CodeKey"}
 #: Terraform's own variables, which the template has no parameter for.
-TERRAFORM_ONLY_VARIABLES = {"region", "lambda_zip_path"}
+TERRAFORM_ONLY_VARIABLES = {"region", "lambda_zip_path", "lambda_s3_bucket", "lambda_s3_key"}
 
 
 def _terraform_files() -> list[pathlib.Path]:
@@ -46,7 +46,7 @@ def _snake(name: str) -> str:
 
 
 def _tfvars(environment: str) -> dict[str, Any]:
-    return stack_model.load_tfvars(TERRAFORM_DIR / "environments" / f"{environment}.tfvars")
+    return stack_model.load_hcl(TERRAFORM_DIR / "environments" / f"{environment}.tfvars")
 
 
 def _run_terraform(*args: str, cwd: pathlib.Path, env: dict[str, str] | None = None, stdin: str | None = None,
@@ -57,8 +57,7 @@ def _run_terraform(*args: str, cwd: pathlib.Path, env: dict[str, str] | None = N
 
 
 def _terraform_env(data_dir: pathlib.Path) -> dict[str, str]:
-    env = dict(os.environ, TF_IN_AUTOMATION="1", TF_DATA_DIR=str(data_dir), CHECKPOINT_DISABLE="1", TF_INPUT="0")
-    return env
+    return dict(os.environ, TF_IN_AUTOMATION="1", TF_DATA_DIR=str(data_dir), CHECKPOINT_DISABLE="1", TF_INPUT="0")
 
 
 needs_terraform = pytest.mark.skipif(
@@ -95,12 +94,12 @@ def test_the_backend_example_is_formatted_too(tmp_path: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("path", _terraform_files(), ids=lambda p: str(p.relative_to(TERRAFORM_DIR)))
 def test_every_file_parses_as_hcl(path: pathlib.Path) -> None:
-    parsed = stack_model.load_tfvars(path)  # any HCL file
+    parsed = stack_model.load_hcl(path)
     assert parsed, f"{path} is empty"
 
 
 def test_the_backend_example_keeps_state_in_s3_with_a_lock_table() -> None:
-    parsed = stack_model.load_tfvars(TERRAFORM_DIR / "backend.tf.example")
+    parsed = stack_model.load_hcl(TERRAFORM_DIR / "backend.tf.example")
     ((backend,),) = [block["backend"] for block in parsed["terraform"]]
     s3 = backend["s3"]
     assert {"bucket", "key", "region", "dynamodb_table"} <= set(s3)
@@ -108,7 +107,7 @@ def test_the_backend_example_keeps_state_in_s3_with_a_lock_table() -> None:
 
 
 def test_the_aws_provider_is_pinned_and_tags_everything_with_project_and_environment() -> None:
-    versions = stack_model.load_tfvars(TERRAFORM_DIR / "versions.tf")
+    versions = stack_model.load_hcl(TERRAFORM_DIR / "versions.tf")
     (terraform,) = versions["terraform"]
     assert terraform["required_version"] == ">= 1.5"
     (providers,) = terraform["required_providers"]
@@ -245,6 +244,17 @@ def test_the_alarm_email_is_subscribed_only_when_given(template: dict[str, Any])
     assert cloudformation["Condition"] == "HasAlarmEmail"
 
 
+def test_the_code_comes_from_the_zip_or_from_s3_when_a_bucket_is_given() -> None:
+    def code(**tfvars: str) -> set[tuple[Any, Any, Any]]:
+        stack = TerraformStack(TERRAFORM_DIR, dict(_tfvars("dev"), **tfvars))
+        functions = [f.value(f.body) for f in stack.resources("aws_lambda_function")]
+        assert len(functions) == len(resources.FUNCTIONS)
+        return {(f["filename"], f["s3_bucket"], f["s3_key"]) for f in functions}
+
+    assert code() == {(_tfvars("dev")["lambda_zip_path"], None, None)}
+    assert code(lambda_s3_bucket="my-code", lambda_s3_key="cv/lambda-1.zip") == {(None, "my-code", "cv/lambda-1.zip")}
+
+
 def test_the_tags_the_template_sets_are_the_modules_default_tags(
     stacks: tuple[CloudFormationStack, TerraformStack],
 ) -> None:
@@ -294,7 +304,7 @@ def initialised(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path,
     if plugin_dir is None:
         pytest.skip(
             "the hashicorp/aws 5.x provider is not installed in any local plugin directory"
-            " (and it cannot be downloaded here): terraform validate not run"
+            " (and it cannot be downloaded here): terraform validate and apply not run"
         )
     tmp_path = tmp_path_factory.mktemp("terraform")
     workdir = tmp_path / "terraform"

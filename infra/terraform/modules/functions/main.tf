@@ -3,6 +3,10 @@
 # installs manylinux x86_64 wheels); one zip, one handler per function.
 
 locals {
+  # Lambda takes a zip of up to 50 MB directly; a bigger one from S3, uploaded
+  # beforehand (docs/aws-deploy.md steps 2 and 3). The hash of the local zip
+  # updates the functions' code whenever a new build is applied.
+  code_in_s3       = var.lambda_s3_bucket != ""
   source_code_hash = filebase64sha256(var.lambda_zip_path)
 
   # Every function gets every queue URL and table name and the report's
@@ -69,7 +73,9 @@ resource "aws_lambda_function" "processor" {
   memory_size      = 512
   timeout          = 30
   role             = var.role_arns.processor
-  filename         = var.lambda_zip_path
+  filename         = local.code_in_s3 ? null : var.lambda_zip_path
+  s3_bucket        = local.code_in_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.code_in_s3 ? var.lambda_s3_key : null
   source_code_hash = local.source_code_hash
 
   logging_config {
@@ -91,7 +97,9 @@ resource "aws_lambda_function" "reporter" {
   memory_size      = 512
   timeout          = 60
   role             = var.role_arns.reporter
-  filename         = var.lambda_zip_path
+  filename         = local.code_in_s3 ? null : var.lambda_zip_path
+  s3_bucket        = local.code_in_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.code_in_s3 ? var.lambda_s3_key : null
   source_code_hash = local.source_code_hash
 
   logging_config {
@@ -113,7 +121,9 @@ resource "aws_lambda_function" "job_worker" {
   memory_size      = 3008
   timeout          = 900 # a job may run up to the request queue's 900 s visibility timeout
   role             = var.role_arns.job_worker
-  filename         = var.lambda_zip_path
+  filename         = local.code_in_s3 ? null : var.lambda_zip_path
+  s3_bucket        = local.code_in_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.code_in_s3 ? var.lambda_s3_key : null
   source_code_hash = local.source_code_hash
 
   logging_config {
@@ -135,7 +145,9 @@ resource "aws_lambda_function" "job_results" {
   memory_size      = 512
   timeout          = 300
   role             = var.role_arns.job_results
-  filename         = var.lambda_zip_path
+  filename         = local.code_in_s3 ? null : var.lambda_zip_path
+  s3_bucket        = local.code_in_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.code_in_s3 ? var.lambda_s3_key : null
   source_code_hash = local.source_code_hash
 
   logging_config {
@@ -158,7 +170,9 @@ resource "aws_lambda_function" "http_api" {
   memory_size      = 1024 # CPU grows with memory; a cold FastAPI app is CPU-bound
   timeout          = 30   # API Gateway answers 503 after 30 s anyway
   role             = var.role_arns.http_api
-  filename         = var.lambda_zip_path
+  filename         = local.code_in_s3 ? null : var.lambda_zip_path
+  s3_bucket        = local.code_in_s3 ? var.lambda_s3_bucket : null
+  s3_key           = local.code_in_s3 ? var.lambda_s3_key : null
   source_code_hash = local.source_code_hash
 
   logging_config {

@@ -8,6 +8,16 @@ variable "lambda_zip_path" {
   description = "The deployment package (`cv-analytics aws package`)."
 }
 
+variable "lambda_s3_bucket" {
+  type        = string
+  description = "The bucket holding a copy of the package at lambda_s3_key; empty: the zip is uploaded directly."
+}
+
+variable "lambda_s3_key" {
+  type        = string
+  description = "The package's key in lambda_s3_bucket."
+}
+
 variable "role_arns" {
   type        = map(string)
   description = "The iam module's role_arns output."
