@@ -58,7 +58,7 @@ resource "aws_cloudwatch_metric_alarm" "process_analytics_duration" {
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = 24000
+  threshold           = 24000 # milliseconds: 80% of the 30 s timeout
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
@@ -103,7 +103,7 @@ resource "aws_cloudwatch_metric_alarm" "weekly_report_duration" {
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1
-  threshold           = 48000
+  threshold           = 48000 # milliseconds: 80% of the 60 s timeout
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
