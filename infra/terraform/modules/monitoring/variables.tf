@@ -1,0 +1,24 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of the topic's and the alarms' names."
+}
+
+variable "alarm_email" {
+  type        = string
+  description = "Address subscribed to the alarm topic; empty: no subscription."
+}
+
+variable "function_names" {
+  type        = map(string)
+  description = "The functions module's names output."
+}
+
+variable "queue_names" {
+  type        = map(string)
+  description = "The queues module's names output."
+}
+
+variable "job_request_queue_depth_threshold" {
+  type        = number
+  description = "The job request queue's depth alarm fires above this many waiting requests."
+}

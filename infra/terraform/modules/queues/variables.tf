@@ -1,0 +1,4 @@
+variable "name_prefix" {
+  type        = string
+  description = "Prefix of every queue name."
+}
