@@ -513,12 +513,7 @@ class JobWorker:
 
     def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> JobWorkerStats:
         """Consume until stopped (or, with ``drain``, until the queue is empty); ``on_batch`` also sees each batch."""
-        if on_batch is not None:
-            self.consumer.on_batch = lambda result: (self.stats.add(result), on_batch(result))
-        try:
-            self.consumer.run(drain=drain)
-        finally:
-            self.consumer.on_batch = self.stats.add
+        self.consumer.run(drain=drain, on_batch=on_batch)
         return self.stats
 
     def run_once(self, *, wait_seconds: float | None = None) -> BatchResult:

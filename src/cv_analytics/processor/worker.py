@@ -80,7 +80,6 @@ class Worker:
         self.orphan_timeout_seconds = orphan_timeout_seconds
         self.handler = AnalyticsHandler(store, redact=redact_pii)
         self.stats = WorkerStats()
-        self._on_batch: Callable[[BatchResult], None] | None = None
         self.consumer = Consumer(
             queue,
             BatchEngine(self.handler),
@@ -94,7 +93,7 @@ class Worker:
             transient_errors=self.handler.transient_errors,
             periodic=[PeriodicTask(ORPHAN_SWEEP, sweep_interval_seconds, self.sweep), *tasks],
             rng=rng,
-            on_batch=self._record,
+            on_batch=self.stats.add,
             on_outage=self._count_outage,
             # Analytics is not urgent (the report is weekly): a trickle of events waits a little to be
             # correlated in larger store transactions, which cost the worker less CPU per event.
@@ -109,11 +108,7 @@ class Worker:
     def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> WorkerStats:
         """Process until :meth:`stop`; with ``drain``, also return once the queue has nothing
         visible, in flight or delayed (after a last orphan sweep)."""
-        self._on_batch = on_batch
-        try:
-            self.consumer.run(drain=drain)
-        finally:
-            self._on_batch = None
+        self.consumer.run(drain=drain, on_batch=on_batch)
         return self.stats
 
     def run_once(self, *, wait_seconds: float | None = None) -> BatchResult:
@@ -127,11 +122,6 @@ class Worker:
         self.stats.orphan_responses += swept.orphan_responses
         if not self.store.expires_by_itself:
             self.store.purge_expired()
-
-    def _record(self, result: BatchResult) -> None:
-        self.stats.add(result)
-        if self._on_batch is not None and result.items:
-            self._on_batch(result)
 
     def _count_outage(self, _exc: BaseException | None) -> None:
         self.stats.outages += 1

@@ -93,6 +93,7 @@ class Consumer:
         self.linger_seconds = linger_seconds
         self.linger_below = linger_below
         self._stop = threading.Event()
+        self._run_on_batch: Callable[[BatchResult], None] | None = None
         start = clock.monotonic()
         self._due = {task.name: start + task.interval_seconds for task in self.periodic}
 
@@ -104,9 +105,17 @@ class Consumer:
     def stopping(self) -> bool:
         return self._stop.is_set()
 
-    def run(self, *, drain: bool = False) -> None:
+    def run(self, *, drain: bool = False, on_batch: Callable[[BatchResult], None] | None = None) -> None:
         """Consume until :meth:`stop`; with ``drain``, also return once the queue has nothing
-        visible, in flight or delayed, after running every periodic task once more."""
+        visible, in flight or delayed, after running every periodic task once more.
+        ``on_batch``: also told of each settled batch of this run (the CLI's metrics)."""
+        self._run_on_batch = on_batch
+        try:
+            self._run(drain)
+        finally:
+            self._run_on_batch = None
+
+    def _run(self, drain: bool) -> None:
         failures = 0
         while not self._stop.is_set():
             try:
@@ -142,6 +151,8 @@ class Consumer:
         result = self.engine.settle(self.queue, result, delete=True, outage_delay=outage_delay)
         if self.on_batch is not None:
             self.on_batch(result)
+        if self._run_on_batch is not None and result.items:
+            self._run_on_batch(result)
         if result.outage:
             self._wait_until_healthy()
         return result
