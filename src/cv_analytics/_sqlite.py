@@ -14,9 +14,9 @@ import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
-from .exceptions import DatabaseCorruptError
+from .exceptions import DatabaseCorruptError, SchemaVersionError
 
 #: Pages of WAL after which a commit checkpoints by itself. High, because the
 #: background checkpointer normally gets there first: the commit that crosses
@@ -248,3 +248,19 @@ def is_busy_error(exc: sqlite3.Error) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and (
         "locked" in text or "busy" in text or "unable to open" in text or "disk i/o" in text
     )
+
+
+def apply_migrations(conn: sqlite3.Connection, migrations: Sequence[str], path: str | os.PathLike[str]) -> None:
+    """Bring the schema (its version in ``PRAGMA user_version``) up to ``len(migrations)``, inside the
+    caller's transaction; each entry migrates version i to i + 1. A newer file than this code knows
+    is a :class:`SchemaVersionError`."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(migrations):
+        raise SchemaVersionError(
+            f"{path} has schema version {version}; this cv-analytics knows up to {len(migrations)}. Upgrade cv-analytics."
+        )
+    for step in range(version, len(migrations)):
+        for statement in migrations[step].split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {step + 1}")

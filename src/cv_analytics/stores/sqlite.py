@@ -10,10 +10,10 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from .._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
+from .._sqlite import SQLiteConnections, apply_migrations, corrupt_database_error, is_busy_error, is_corrupt_error
 from ..clock import Clock, now_ms
 from ..events import EventType, to_json
-from ..exceptions import SchemaVersionError, StoreError, StoreUnavailableError
+from ..exceptions import StoreError, StoreUnavailableError
 from .base import DEFAULT_PENDING_TTL_SECONDS, Changes, PendingSides, Store, decode_pending
 from .models import Interaction, InteractionStatus, ReportDelivery, StoreCounts, WeekSummary
 from .plan import CorrelationPlan, CorrelationState, UnreadableHalf
@@ -152,17 +152,7 @@ class SQLiteStore(Store):
 
     def _migrate(self) -> None:
         with self._guard(), self._db.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path} has schema version {version}; this cv-analytics knows up to "
-                    f"{SCHEMA_VERSION}. Upgrade cv-analytics."
-                )
-            for step in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {step + 1}")
+            apply_migrations(conn, MIGRATIONS, self.path)
 
     @property
     def schema_version(self) -> int:

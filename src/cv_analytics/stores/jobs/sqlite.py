@@ -9,9 +9,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from ..._sqlite import SQLiteConnections, corrupt_database_error, is_busy_error, is_corrupt_error
+from ..._sqlite import SQLiteConnections, apply_migrations, corrupt_database_error, is_busy_error, is_corrupt_error
 from ...clock import Clock
-from ...exceptions import SchemaVersionError, StoreError, StoreUnavailableError
+from ...exceptions import StoreError, StoreUnavailableError
 from .base import JobStore
 from .model import IdempotencyRecord, Job, JobStatus
 
@@ -95,17 +95,7 @@ class SQLiteJobStore(JobStore):
 
     def _migrate(self) -> None:
         with self._guard(), self._db.transaction() as conn:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            if version > SCHEMA_VERSION:
-                raise SchemaVersionError(
-                    f"{self.path} has schema version {version}; this cv-analytics knows up to "
-                    f"{SCHEMA_VERSION}. Upgrade cv-analytics."
-                )
-            for step in range(version, SCHEMA_VERSION):
-                for statement in MIGRATIONS[step].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {step + 1}")
+            apply_migrations(conn, MIGRATIONS, self.path)
 
     def _guard(self) -> contextlib.AbstractContextManager[None]:
         return _translate_errors(self.path)
