@@ -52,6 +52,11 @@ def demo(
         )
     finally:
         backends.store.close()
+    out.print(
+        f"next: `cv-analytics --data-dir {backends.data_dir} serve` opens the chat page, the dashboard on this "
+        "data and the jobs API at http://127.0.0.1:8000 (it prints an API key)",
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
