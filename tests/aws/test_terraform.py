@@ -336,6 +336,16 @@ provider "aws" {
 """
 
 
+#: A moto limitation, not the module's: moto's Budgets has no ListTagsForResource, which the provider
+#: calls after creating a budget (and retries for minutes), and its ID needs the account ID the override
+#: skips asking for. The budget alone is left out of the apply (terraform validate still checks it).
+MOTO_WITHOUT_BUDGET = """
+resource "aws_budgets_budget" "monthly" {
+  count = 0
+}
+"""
+
+
 @pytest.mark.slow
 def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say(
     initialised: tuple[pathlib.Path, dict[str, str]], moto_reset: str, tmp_path: pathlib.Path
@@ -346,6 +356,7 @@ def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say
 
     workdir, env = initialised
     (workdir / "override.tf").write_text(MOTO_PROVIDER_OVERRIDE)
+    (workdir / "modules" / "monitoring" / "override.tf").write_text(MOTO_WITHOUT_BUDGET)
     code = tmp_path / "code.zip"
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("cv_analytics/__init__.py", "")
@@ -365,6 +376,7 @@ def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say
         }
     finally:
         (workdir / "override.tf").unlink()
+        (workdir / "modules" / "monitoring" / "override.tf").unlink()
         for state in workdir.glob("terraform.tfstate*"):
             state.unlink()
 
