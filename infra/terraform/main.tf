@@ -64,6 +64,7 @@ module "api" {
   name_prefix            = var.name_prefix
   http_api_function_arn  = module.functions.arns.http_api
   http_api_function_name = module.functions.names.http_api
+  analytics_queue_arn    = module.queues.arns.analytics
 }
 
 module "monitoring" {
@@ -74,4 +75,6 @@ module "monitoring" {
   function_names                    = module.functions.names
   queue_names                       = module.queues.names
   job_request_queue_depth_threshold = var.job_request_queue_depth_threshold
+  table_names                       = module.tables.names
+  monthly_budget_usd                = var.monthly_budget_usd
 }

@@ -67,3 +67,17 @@ output "weekly_report_rule_name" {
 output "alarm_topic_arn" {
   value = module.monitoring.alarm_topic_arn
 }
+
+output "report_failure_queue_url" {
+  description = "Failed weekly report runs (EventBridge dead letters and Lambda on-failure records)."
+  value       = module.queues.urls.report_failures
+}
+
+output "producer_policy_arn" {
+  description = "Attach to the chatbot's IAM user or role (docs/aws-deploy.md, step 6)."
+  value       = module.api.producer_policy_arn
+}
+
+output "dashboard_name" {
+  value = module.monitoring.dashboard_name
+}

@@ -1,14 +1,15 @@
 # The CloudFormation template's parameters, snake_cased (NamePrefix is
 # name_prefix), with the same defaults; CodeBucket and CodeKey are
-# lambda_zip_path here. environment and region are Terraform's own.
+# lambda_zip_path here. region is Terraform's own.
 
 variable "environment" {
   type        = string
+  default     = "prod"
   description = "The deployment's environment, tagged on every resource (Environment)."
 
   validation {
-    condition     = contains(["dev", "prod"], var.environment)
-    error_message = "environment must be dev or prod."
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be dev, staging or prod."
   }
 }
 
@@ -70,7 +71,7 @@ variable "schedule_expression" {
 variable "alarm_email" {
   type        = string
   default     = ""
-  description = "Optional address subscribed to the alarm topic (confirm the subscription email)."
+  description = "Optional address subscribed to the alarm topic (confirm the subscription email) and alerted by the budget."
 }
 
 variable "api_keys" {
@@ -111,5 +112,16 @@ variable "job_request_queue_depth_threshold" {
   validation {
     condition     = var.job_request_queue_depth_threshold >= 1
     error_message = "job_request_queue_depth_threshold must be at least 1."
+  }
+}
+
+variable "monthly_budget_usd" {
+  type        = number
+  default     = 5
+  description = "The monthly cost budget in USD; alarm_email is alerted when actual cost passes 80% of it."
+
+  validation {
+    condition     = var.monthly_budget_usd >= 1
+    error_message = "monthly_budget_usd must be at least 1."
   }
 }

@@ -184,7 +184,7 @@ def test_the_queues_of_both_follow_the_presets(stacks: tuple[CloudFormationStack
     cloudformation, terraform = stacks
     prefix = _tfvars("dev")["name_prefix"]
     expected = {}
-    for spec in resources.QUEUES:
+    for spec in resources.STACK_QUEUES:
         dead_letter_arn = (
             stack_model.token("sqs", spec.dead_letter.name(prefix), "arn") if spec.dead_letter is not None else None
         )
@@ -218,7 +218,7 @@ def test_the_parity_readers_see_the_settings_that_matter(stacks: tuple[CloudForm
     assert roles[f"{prefix}-weekly-report"]["Grants"][sender] == ["ses:SendRawEmail"]
     alarms = stack_model.terraform_alarms(terraform)
     assert alarms[f"{prefix}-ai-job-request-queue-depth"]["Threshold"] == 100.0
-    assert len(alarms) == 14
+    assert len(alarms) == 23
 
 
 def test_a_changed_setting_is_reported_by_resource_and_setting() -> None:
@@ -336,6 +336,16 @@ provider "aws" {
 """
 
 
+#: A moto limitation, not the module's: moto's Budgets has no ListTagsForResource, which the provider
+#: calls after creating a budget (and retries for minutes), and its ID needs the account ID the override
+#: skips asking for. The budget alone is left out of the apply (terraform validate still checks it).
+MOTO_WITHOUT_BUDGET = """
+resource "aws_budgets_budget" "monthly" {
+  count = 0
+}
+"""
+
+
 @pytest.mark.slow
 def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say(
     initialised: tuple[pathlib.Path, dict[str, str]], moto_reset: str, tmp_path: pathlib.Path
@@ -346,6 +356,7 @@ def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say
 
     workdir, env = initialised
     (workdir / "override.tf").write_text(MOTO_PROVIDER_OVERRIDE)
+    (workdir / "modules" / "monitoring" / "override.tf").write_text(MOTO_WITHOUT_BUDGET)
     code = tmp_path / "code.zip"
     with zipfile.ZipFile(code, "w") as archive:
         archive.writestr("cv_analytics/__init__.py", "")
@@ -365,6 +376,7 @@ def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say
         }
     finally:
         (workdir / "override.tf").unlink()
+        (workdir / "modules" / "monitoring" / "override.tf").unlink()
         for state in workdir.glob("terraform.tfstate*"):
             state.unlink()
 
@@ -420,7 +432,7 @@ def test_terraform_apply_creates_the_stack_in_moto_tagged_and_as_the_presets_say
         assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (10, ["ReportBatchItemFailures"])
         assert mapping.get("MaximumBatchingWindowInSeconds", 0) == window, queue.key
     alarms = boto3.client("cloudwatch").describe_alarms(AlarmNamePrefix=f"{prefix}-")["MetricAlarms"]
-    assert len(alarms) == 14
+    assert len(alarms) == 23
     assert {a["AlarmActions"][0] for a in alarms} == {outputs["alarm_topic_arn"]}
     rule = boto3.client("events").describe_rule(Name=outputs["weekly_report_rule_name"])
     assert (rule["ScheduleExpression"], rule["State"]) == (resources.DEFAULT_SCHEDULE, "ENABLED")

@@ -62,3 +62,31 @@ resource "aws_lambda_permission" "http_api" {
   principal     = "apigateway.amazonaws.com"
   source_arn    = "${aws_apigatewayv2_api.http.execution_arn}/*"
 }
+
+# For the chatbot's own identity (an IAM user or role outside this stack): send
+# analytics events, and call the jobs API's routes. The stack creates no user
+# and no access key; docs/aws-deploy.md says how to attach this.
+data "aws_iam_policy_document" "producer" {
+  statement {
+    sid       = "SendAnalyticsEvents"
+    actions   = ["sqs:SendMessage", "sqs:GetQueueUrl"]
+    resources = [var.analytics_queue_arn]
+  }
+
+  statement {
+    sid     = "InvokeJobsApi"
+    actions = ["execute-api:Invoke"]
+    resources = [
+      "${aws_apigatewayv2_api.http.execution_arn}/$default/POST/jobs",
+      "${aws_apigatewayv2_api.http.execution_arn}/$default/GET/jobs",
+      "${aws_apigatewayv2_api.http.execution_arn}/$default/GET/jobs/*",
+      "${aws_apigatewayv2_api.http.execution_arn}/$default/POST/jobs/*/cancel",
+    ]
+  }
+}
+
+resource "aws_iam_policy" "producer" {
+  name        = "${var.name_prefix}-producer"
+  description = "Send cv-analytics events to the analytics queue and call the jobs API."
+  policy      = data.aws_iam_policy_document.producer.json
+}

@@ -12,3 +12,8 @@ variable "http_api_function_name" {
   type        = string
   description = "The same function's name (for the invoke permission)."
 }
+
+variable "analytics_queue_arn" {
+  type        = string
+  description = "The analytics queue, which the producer policy lets the chatbot send to."
+}

@@ -228,6 +228,60 @@ resource "aws_cloudwatch_event_target" "weekly_report" {
   rule      = aws_cloudwatch_event_rule.weekly_report.name
   target_id = "weekly-report"
   arn       = aws_lambda_function.reporter.arn
+
+  # An invocation EventBridge cannot deliver (throttled, the function missing
+  # or not permitting it) is retried for up to 6 hours, then lands in the
+  # failure queue instead of vanishing.
+  retry_policy {
+    maximum_retry_attempts       = 10
+    maximum_event_age_in_seconds = 21600
+  }
+
+  dead_letter_config {
+    arn = var.queue_arns.report_failures
+  }
+}
+
+# EventBridge sends as its service principal, so the queue itself must let it,
+# and only for the weekly report rule.
+data "aws_iam_policy_document" "report_failures" {
+  statement {
+    sid       = "ScheduleDeadLetters"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arns.report_failures]
+
+    principals {
+      type        = "Service"
+      identifiers = ["events.amazonaws.com"]
+    }
+
+    condition {
+      test     = "ArnEquals"
+      variable = "aws:SourceArn"
+      values   = [aws_cloudwatch_event_rule.weekly_report.arn]
+    }
+  }
+}
+
+resource "aws_sqs_queue_policy" "report_failures" {
+  queue_url = var.queue_urls.report_failures
+  policy    = data.aws_iam_policy_document.report_failures.json
+}
+
+# EventBridge invokes asynchronously: Lambda retries a failed run twice (the
+# reports table keeps a repeat from sending twice), then records the event and
+# the error in the failure queue.
+resource "aws_lambda_function_event_invoke_config" "reporter" {
+  function_name                = aws_lambda_function.reporter.function_name
+  qualifier                    = "$LATEST"
+  maximum_retry_attempts       = 2
+  maximum_event_age_in_seconds = 21600
+
+  destination_config {
+    on_failure {
+      destination = var.queue_arns.report_failures
+    }
+  }
 }
 
 resource "aws_lambda_permission" "weekly_report" {

@@ -128,6 +128,13 @@ data "aws_iam_policy_document" "reporter" {
       "${local.ses_identity_arn_prefix}/${var.recipient_email}",
     ]
   }
+
+  # Lambda sends the on-failure record with the function's own role.
+  statement {
+    sid       = "ReportFailures"
+    actions   = ["sqs:SendMessage"]
+    resources = [var.queue_arns.report_failures]
+  }
 }
 
 resource "aws_iam_role_policy" "reporter" {

@@ -1,11 +1,8 @@
 # The alarm topic and the CloudWatch alarms of infra/template.yaml. Lambda
 # metrics are only emitted when something runs, and SQS stops reporting an
 # idle queue after six hours: missing data is not a problem.
-#
-# The jobs functions get an Errors alarm each, and no more: every alarm past
-# CloudWatch's ten free ones costs $0.10 a month, and a job's own failures show
-# in the dead-letter queue's alarm. (The HTTP API function's errors are API
-# Gateway 5xx answers to the caller, who retries.)
+# Every function has an Errors, a Throttles and a Duration (80% of its timeout)
+# alarm; every alarm notifies the topic when it fires and when it clears.
 
 resource "aws_sns_topic" "alarms" {
   name = "${var.name_prefix}-alarms"
@@ -32,6 +29,7 @@ resource "aws_cloudwatch_metric_alarm" "process_analytics_errors" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "process_analytics_throttles" {
@@ -47,6 +45,7 @@ resource "aws_cloudwatch_metric_alarm" "process_analytics_throttles" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "process_analytics_duration" {
@@ -62,6 +61,7 @@ resource "aws_cloudwatch_metric_alarm" "process_analytics_duration" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "weekly_report_errors" {
@@ -77,6 +77,7 @@ resource "aws_cloudwatch_metric_alarm" "weekly_report_errors" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "weekly_report_throttles" {
@@ -92,6 +93,7 @@ resource "aws_cloudwatch_metric_alarm" "weekly_report_throttles" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "weekly_report_duration" {
@@ -107,6 +109,7 @@ resource "aws_cloudwatch_metric_alarm" "weekly_report_duration" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "process_job_requests_errors" {
@@ -122,6 +125,7 @@ resource "aws_cloudwatch_metric_alarm" "process_job_requests_errors" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "process_job_results_errors" {
@@ -137,6 +141,7 @@ resource "aws_cloudwatch_metric_alarm" "process_job_results_errors" {
   comparison_operator = "GreaterThanOrEqualToThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "analytics_dlq_not_empty" {
@@ -152,6 +157,7 @@ resource "aws_cloudwatch_metric_alarm" "analytics_dlq_not_empty" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "ai_job_request_dlq_not_empty" {
@@ -167,6 +173,7 @@ resource "aws_cloudwatch_metric_alarm" "ai_job_request_dlq_not_empty" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "ai_job_response_dlq_not_empty" {
@@ -182,6 +189,7 @@ resource "aws_cloudwatch_metric_alarm" "ai_job_response_dlq_not_empty" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "analytics_queue_backlog" {
@@ -197,6 +205,7 @@ resource "aws_cloudwatch_metric_alarm" "analytics_queue_backlog" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "ai_job_request_queue_backlog" {
@@ -212,6 +221,7 @@ resource "aws_cloudwatch_metric_alarm" "ai_job_request_queue_backlog" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "ai_job_request_queue_depth" {
@@ -227,4 +237,226 @@ resource "aws_cloudwatch_metric_alarm" "ai_job_request_queue_depth" {
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
   alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "process_job_requests_throttles" {
+  alarm_name          = "${var.name_prefix}-process-job-requests-throttles"
+  alarm_description   = "The job worker was throttled (account concurrency exhausted)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = var.function_names.job_worker }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "process_job_requests_duration" {
+  alarm_name          = "${var.name_prefix}-process-job-requests-duration"
+  alarm_description   = "A job worker invocation took over 80% of its 900 s timeout."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = { FunctionName = var.function_names.job_worker }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 720000 # milliseconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "process_job_results_throttles" {
+  alarm_name          = "${var.name_prefix}-process-job-results-throttles"
+  alarm_description   = "The job results processor was throttled (account concurrency exhausted)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = var.function_names.job_results }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "process_job_results_duration" {
+  alarm_name          = "${var.name_prefix}-process-job-results-duration"
+  alarm_description   = "A job results processor invocation took over 80% of its 300 s timeout."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = { FunctionName = var.function_names.job_results }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 240000 # milliseconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "http_api_errors" {
+  alarm_name          = "${var.name_prefix}-http-api-errors"
+  alarm_description   = "The HTTP API function raised (callers got a 5xx answer)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Errors"
+  dimensions          = { FunctionName = var.function_names.http_api }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "http_api_throttles" {
+  alarm_name          = "${var.name_prefix}-http-api-throttles"
+  alarm_description   = "The HTTP API function was throttled (account concurrency exhausted)."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Throttles"
+  dimensions          = { FunctionName = var.function_names.http_api }
+  statistic           = "Sum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 1
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "http_api_duration" {
+  alarm_name          = "${var.name_prefix}-http-api-duration"
+  alarm_description   = "A HTTP API function invocation took over 80% of its 30 s timeout."
+  namespace           = "AWS/Lambda"
+  metric_name         = "Duration"
+  dimensions          = { FunctionName = var.function_names.http_api }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 24000 # milliseconds
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "ai_job_response_queue_backlog" {
+  alarm_name          = "${var.name_prefix}-ai-job-response-queue-backlog"
+  alarm_description   = "The oldest AI job result has waited over 5 minutes."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateAgeOfOldestMessage"
+  dimensions          = { QueueName = var.queue_names.job_response }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 300
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+resource "aws_cloudwatch_metric_alarm" "report_failures_not_empty" {
+  alarm_name          = "${var.name_prefix}-weekly-report-failures-not-empty"
+  alarm_description   = "A weekly report run failed or could not be delivered (the message says which and why)."
+  namespace           = "AWS/SQS"
+  metric_name         = "ApproximateNumberOfMessagesVisible"
+  dimensions          = { QueueName = var.queue_names.report_failures }
+  statistic           = "Maximum"
+  period              = 300
+  evaluation_periods  = 1
+  threshold           = 0
+  comparison_operator = "GreaterThanThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = [aws_sns_topic.alarms.arn]
+  ok_actions          = [aws_sns_topic.alarms.arn]
+}
+
+# ------------------------------------------------------------------ dashboard --
+locals {
+  function_list = [
+    var.function_names.processor,
+    var.function_names.reporter,
+    var.function_names.job_worker,
+    var.function_names.job_results,
+    var.function_names.http_api,
+  ]
+  pipeline_queues    = [var.queue_names.analytics, var.queue_names.job_request, var.queue_names.job_response]
+  dead_letter_queues = [var.queue_names.analytics_dlq, var.queue_names.job_request_dlq, var.queue_names.job_response_dlq, var.queue_names.report_failures]
+  table_list         = [var.table_names.events, var.table_names.interactions, var.table_names.reports, var.table_names.jobs]
+
+  # The template's nine widgets: title, statistic, and the metrics (namespace,
+  # metric, dimension, the resources it shows), three to a row.
+  widgets = [
+    ["SQS messages sent", "Sum", "AWS/SQS", "NumberOfMessagesSent", "QueueName", local.pipeline_queues],
+    ["SQS age of oldest message (s)", "Maximum", "AWS/SQS", "ApproximateAgeOfOldestMessage", "QueueName", local.pipeline_queues],
+    ["Dead-letter queue depth", "Maximum", "AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", local.dead_letter_queues],
+    ["Lambda invocations", "Sum", "AWS/Lambda", "Invocations", "FunctionName", local.function_list],
+    ["Lambda errors", "Sum", "AWS/Lambda", "Errors", "FunctionName", local.function_list],
+    ["Lambda throttles", "Sum", "AWS/Lambda", "Throttles", "FunctionName", local.function_list],
+    ["Lambda duration (ms, maximum)", "Maximum", "AWS/Lambda", "Duration", "FunctionName", local.function_list],
+    ["DynamoDB consumed read units", "Sum", "AWS/DynamoDB", "ConsumedReadCapacityUnits", "TableName", local.table_list],
+    ["DynamoDB consumed write units", "Sum", "AWS/DynamoDB", "ConsumedWriteCapacityUnits", "TableName", local.table_list],
+  ]
+}
+
+data "aws_region" "current" {}
+
+resource "aws_cloudwatch_dashboard" "main" {
+  dashboard_name = var.name_prefix
+  dashboard_body = jsonencode({
+    widgets = [
+      for index, widget in local.widgets : {
+        type   = "metric"
+        x      = (index % 3) * 8
+        y      = floor(index / 3) * 6
+        width  = 8
+        height = 6
+        properties = {
+          title   = widget[0]
+          region  = data.aws_region.current.name
+          stat    = widget[1]
+          period  = 300
+          view    = "timeSeries"
+          metrics = [for resource in widget[5] : [widget[2], widget[3], widget[4], resource]]
+        }
+      }
+    ]
+  })
+}
+
+# --------------------------------------------------------------------- budget --
+# The account's whole monthly cost (a filter on the Project tag would need that
+# cost allocation tag activated first, and would read zero until then). The
+# alert needs an address: without alarm_email the budget is only visible in the
+# console.
+resource "aws_budgets_budget" "monthly" {
+  name         = "${var.name_prefix}-monthly"
+  budget_type  = "COST"
+  time_unit    = "MONTHLY"
+  limit_amount = tostring(var.monthly_budget_usd)
+  limit_unit   = "USD"
+
+  dynamic "notification" {
+    for_each = var.alarm_email == "" ? [] : [var.alarm_email]
+    content {
+      notification_type          = "ACTUAL"
+      comparison_operator        = "GREATER_THAN"
+      threshold                  = 80
+      threshold_type             = "PERCENTAGE"
+      subscriber_email_addresses = [notification.value]
+    }
+  }
 }

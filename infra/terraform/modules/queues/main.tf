@@ -76,3 +76,18 @@ resource "aws_sqs_queue" "job_response" {
     maxReceiveCount     = 3
   })
 }
+
+# Where a failed weekly report lands, from both sides: EventBridge's dead-letter
+# queue (an invocation it could not deliver after its retries) and the report
+# function's on-failure destination (a run that still failed after Lambda's two
+# retries). A standard queue: EventBridge refuses FIFO targets. 14 days, to read
+# the reason and rerun the report. (Its queue policy, which names the schedule's
+# rule, is in the functions module beside the rule.)
+resource "aws_sqs_queue" "report_failures" {
+  name                       = "${var.name_prefix}-weekly-report-failures"
+  message_retention_seconds  = 1209600
+  visibility_timeout_seconds = 30
+  max_message_size           = 262144
+  delay_seconds              = 0
+  receive_wait_time_seconds  = 0
+}

@@ -1,5 +1,5 @@
 output "urls" {
-  description = "Each queue's URL: analytics, analytics_dlq, job_request, job_request_dlq, job_response, job_response_dlq."
+  description = "Each queue's URL: analytics, analytics_dlq, job_request, job_request_dlq, job_response, job_response_dlq, report_failures."
   value = {
     analytics        = aws_sqs_queue.analytics.url
     analytics_dlq    = aws_sqs_queue.analytics_dlq.url
@@ -7,6 +7,7 @@ output "urls" {
     job_request_dlq  = aws_sqs_queue.job_request_dlq.url
     job_response     = aws_sqs_queue.job_response.url
     job_response_dlq = aws_sqs_queue.job_response_dlq.url
+    report_failures  = aws_sqs_queue.report_failures.url
   }
 }
 
@@ -19,6 +20,7 @@ output "arns" {
     job_request_dlq  = aws_sqs_queue.job_request_dlq.arn
     job_response     = aws_sqs_queue.job_response.arn
     job_response_dlq = aws_sqs_queue.job_response_dlq.arn
+    report_failures  = aws_sqs_queue.report_failures.arn
   }
 }
 
@@ -31,5 +33,6 @@ output "names" {
     job_request_dlq  = aws_sqs_queue.job_request_dlq.name
     job_response     = aws_sqs_queue.job_response.name
     job_response_dlq = aws_sqs_queue.job_response_dlq.name
+    report_failures  = aws_sqs_queue.report_failures.name
   }
 }
