@@ -7,9 +7,10 @@ builds :class:`Settings` itself: settings and backends come from
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,51 +139,45 @@ def status_queues(*, read_only: bool = False) -> tuple[list[Queue], list[tuple[s
     return queues, unavailable
 
 
+@contextlib.contextmanager
+def _ops_states(*, must_exist: bool) -> Iterator[Any]:
+    """The shared alarm-and-runs file of the data directory (None when ``must_exist`` and it is not there yet)."""
+    from ...ops.alarm_state import SQLiteAlarmStates
+    from ...wiring.alarms import alarm_state_path
+
+    path = alarm_state_path(settings())
+    if must_exist and not path.exists():
+        yield None
+        return
+    states = SQLiteAlarmStates(path)
+    try:
+        yield states
+    finally:
+        states.close()
+
+
 def record_run(component: str, *, ok: bool, detail: str) -> None:
     """Note a background process's last run and its outcome, for ``status`` (never fails the caller)."""
     import logging
     import time
 
-    from ...ops.alarm_state import SQLiteAlarmStates
-    from ...wiring.alarms import alarm_state_path
-
     try:
-        states = SQLiteAlarmStates(alarm_state_path(settings()))
-        try:
+        with _ops_states(must_exist=False) as states:
             states.record_run(component, time.time(), ok=ok, detail=detail)
-        finally:
-            states.close()
     except Exception as exc:  # noqa: BLE001 - bookkeeping: the work itself went on
         logging.getLogger(__name__).warning("could not record the %s run: %s", component, exc)
 
 
 def run_rows() -> list[Any]:
-    from ...ops.alarm_state import SQLiteAlarmStates
-    from ...wiring.alarms import alarm_state_path
-
-    path = alarm_state_path(settings())
-    if not path.exists():
-        return []
-    states = SQLiteAlarmStates(path)
-    try:
-        return states.runs()
-    finally:
-        states.close()
+    """The background processes' last runs (none before the first)."""
+    with _ops_states(must_exist=True) as states:
+        return [] if states is None else states.runs()
 
 
 def alarm_rows() -> list[Any]:
     """The alarms' states as the worker and the scheduler last recorded them (none before their first check)."""
-    from ...ops.alarm_state import SQLiteAlarmStates
-    from ...wiring.alarms import alarm_state_path
-
-    path = alarm_state_path(settings())
-    if not path.exists():
-        return []
-    states = SQLiteAlarmStates(path)
-    try:
-        return states.rows()
-    finally:
-        states.close()
+    with _ops_states(must_exist=True) as states:
+        return [] if states is None else states.rows()
 
 
 def interaction_store(*, read_only: bool = False) -> Store:
