@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-fast bench lint clean chromium redis-server wrk
+.PHONY: demo test test-fast faults bench lint clean chromium redis-server wrk
 
 # [ai]: the assistant's embedding model, so the tests run both retrieval methods (~80 s, ~1.2 GB more;
 # torch is pinned to the CPU build).
@@ -26,11 +26,16 @@ chromium:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium wrk
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider -m "not slow"
+
+# The reliability suite alone (tests/reliability, also part of `make test`), then the README's
+# "Faults survived" table rewritten from the rows each scenario recorded in this run.
+faults: $(STAMP) chromium wrk
+	$(BIN)/python -m tests.reliability.table
 
 # Redis for the RQ peer in bench/jobs_bench.py (the benchmark starts it on loopback itself).
 redis-server:
@@ -38,7 +43,7 @@ redis-server:
 	  echo "installing Debian's redis-server for the RQ peer in bench/"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
 
-# wrk, the load generator of bench/web_bench.py.
+# wrk, the load generator of bench/web_bench.py and of the web scenario of the reliability suite.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 	  echo "installing Debian's wrk for bench/web_bench.py"; \
