@@ -1,6 +1,6 @@
 # Two commands do all the set-up on a fresh machine (python3, pip, git, gcc):
 #   make demo   — simulate two weeks of recruiter traffic through the real pipeline
-#   make test   — the whole test suite (installs Debian's chromium if missing)
+#   make test   — the whole test suite (installs Debian's chromium and wrk if missing)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
