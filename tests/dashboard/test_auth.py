@@ -218,3 +218,50 @@ def test_pages_forbid_scripts_and_framing(make_client):
     page = make_client().get("/dashboard", headers=HTML)
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src" not in policy and "frame-ancestors 'none'" in policy
+
+
+# -- guessing the password ---------------------------------------------------------------
+
+
+def _try(client: TestClient, password: str):
+    token = csrf_of(client.get("/dashboard/login", headers=HTML).text)
+    return client.post("/dashboard/login", data={"password": password, "csrf_token": token, "next": "/dashboard"})
+
+
+def test_five_wrong_passwords_lock_that_address_out_even_with_the_right_one(make_client):
+    client = make_client(CV_ANALYTICS_DASHBOARD_PASSWORD=PASSWORD)
+    assert [_try(client, f"guess-{i}").status_code for i in range(5)] == [401] * 5
+    refused = _try(client, PASSWORD)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 300
+    assert "Too many wrong passwords" in refused.text
+    assert client.get("/dashboard", headers=HTML).status_code == 303  # still not logged in
+    elsewhere = TestClient(client.app, base_url="http://127.0.0.1:8000", client=("198.51.100.9", 50123), follow_redirects=False)
+    assert _try(elsewhere, PASSWORD).status_code == 303  # the same app, another address: not locked
+
+
+def test_a_right_password_clears_the_count_and_the_lock_ages_out():
+    from cv_analytics.entrypoints.web.dashboard.auth import LoginThrottle
+
+    now = [1_000.0]
+    throttle = LoginThrottle(attempts=3, window_seconds=60, clock=lambda: now[0])
+    for _ in range(2):
+        throttle.failed("a")
+    throttle.succeeded("a")
+    throttle.failed("a")
+    assert throttle.retry_after("a") is None  # the success forgot the two before it
+    throttle.failed("a"), throttle.failed("a")
+    assert throttle.retry_after("a") == 60
+    now[0] += 30
+    assert throttle.retry_after("a") == 30
+    now[0] += 30.5
+    assert throttle.retry_after("a") is None  # the oldest failure left the window
+
+
+def test_the_throttle_forgets_the_oldest_addresses_beyond_its_bound():
+    from cv_analytics.entrypoints.web.dashboard.auth import LoginThrottle
+
+    throttle = LoginThrottle(attempts=1, max_addresses=100)
+    for i in range(1_000):
+        throttle.failed(f"10.0.{i // 256}.{i % 256}")
+    assert throttle.retry_after("10.0.0.0") is None and throttle.retry_after("10.0.3.231") is not None

@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import math
 import secrets
-from urllib.parse import urlencode
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import Depends, HTTPException, Request, Response, status
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -27,6 +31,9 @@ CSRF_FIELD = "csrf_token"
 SESSION_MAX_AGE_SECONDS = 12 * 3600
 PASSWORD_VARIABLE = "CV_ANALYTICS_DASHBOARD_PASSWORD"
 LOGIN_PATH = "/dashboard/login"
+#: Wrong passwords one address may try in the window before its logins are refused (429) until the oldest ages out.
+LOGIN_ATTEMPTS = 5
+LOGIN_WINDOW_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -49,10 +56,52 @@ class Visitor:
         return self.via == "login"
 
 
+class LoginThrottle:
+    """Wrong passwords per client address, in a sliding window: guessing the password costs time.
+
+    Per process (each ``serve`` process counts its own); at most ``max_addresses`` are kept,
+    the least recently failing forgotten first, so a flood of addresses cannot grow memory.
+    """
+
+    def __init__(
+        self,
+        *,
+        attempts: int = LOGIN_ATTEMPTS,
+        window_seconds: float = LOGIN_WINDOW_SECONDS,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._attempts, self._window, self._max, self._clock = attempts, window_seconds, max_addresses, clock
+        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def retry_after(self, address: str) -> int | None:
+        """Whole seconds until ``address`` may try again, or None when it may now."""
+        failures = self._failures.get(address)
+        if failures is None:
+            return None
+        cutoff = self._clock() - self._window
+        while failures and failures[0] <= cutoff:
+            failures.popleft()
+        if len(failures) < self._attempts:
+            return None
+        return max(1, math.ceil(failures[0] - cutoff))
+
+    def failed(self, address: str) -> None:
+        failures = self._failures.pop(address, None) or deque(maxlen=self._attempts)
+        failures.append(self._clock())
+        self._failures[address] = failures
+        while len(self._failures) > self._max:
+            self._failures.popitem(last=False)
+
+    def succeeded(self, address: str) -> None:
+        self._failures.pop(address, None)
+
+
 class DashboardAuth:
     """The signing keys of one app (its secret from ``Settings.session_secret``, else random per process)."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, secret: str | None, *, throttle: LoginThrottle | None = None) -> None:
+        self.throttle = throttle or LoginThrottle()
         key = secret or secrets.token_urlsafe(32)
         self._sessions = URLSafeTimedSerializer(key, salt="cv-analytics.dashboard.session")
         self._csrf = URLSafeTimedSerializer(key, salt="cv-analytics.dashboard.csrf")

@@ -243,9 +243,22 @@ async def login(
             status.HTTP_403_FORBIDDEN,
             detail=f"no password is configured (set {PASSWORD_VARIABLE}); the dashboard answers on loopback only",
         )
+    address = request.client.host if request.client else ""
+    wait = auth.throttle.retry_after(address)
+    if wait is not None:
+        context = {
+            "next": safe_next(next),
+            "error": f"Too many wrong passwords from your address; try again in {wait} s.",
+            "loopback": is_loopback(request),
+        }
+        page = _page(request, auth, visitor, "login.html", context, status_code=status.HTTP_429_TOO_MANY_REQUESTS)
+        page.headers["Retry-After"] = str(wait)
+        return page
     if not password_matches(password, configured):
+        auth.throttle.failed(address)
         context = {"next": safe_next(next), "error": "Wrong password.", "loopback": is_loopback(request)}
         return _page(request, auth, visitor, "login.html", context, status_code=status.HTTP_401_UNAUTHORIZED)
+    auth.throttle.succeeded(address)
     response = RedirectResponse(safe_next(next), status_code=status.HTTP_303_SEE_OTHER)
     auth.new_session(response, logged_in=True, secure=request.url.scheme == "https")
     return response
