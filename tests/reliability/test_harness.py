@@ -51,6 +51,7 @@ def test_a_lone_query_is_not_an_arrived_interaction():
 
 def test_rows_are_kept_only_where_asked_and_render_as_the_readme_table(tmp_path, monkeypatch):
     row = Survived("1. kill -9 worker", "SIGKILL ×10", "100,000 events", lost=0, duplicated=0, notes="seed 7")
+    monkeypatch.delenv("CV_ANALYTICS_FAULTS_OUT", raising=False)  # make faults sets it for the whole run
     record_survived(row)  # no directory named: nothing written, nothing raised
     monkeypatch.setenv("CV_ANALYTICS_FAULTS_OUT", str(tmp_path))
     record_survived(row)
