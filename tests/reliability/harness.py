@@ -190,17 +190,35 @@ def tally_jobs(job_store: Any, job_ids: Collection[str], *, ledger: pathlib.Path
     )
 
 
-class CliProcess:
-    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill)."""
+#: The repository's root: ``python -m tests.reliability.<module>`` runs from here.
+REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-    def __init__(self, env: Mapping[str, str], *args: str, log_dir: pathlib.Path, name: str | None = None) -> None:
+
+class CliProcess:
+    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill).
+
+    ``module`` runs another module the same way (a scenario's own producer, e.g.
+    ``tests.reliability.producer_process``), from the repository's root.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *args: str,
+        log_dir: pathlib.Path,
+        name: str | None = None,
+        module: str = "cv_analytics",
+    ) -> None:
         self.args = args
         log_dir.mkdir(parents=True, exist_ok=True)
         label = name or "-".join(args).replace("/", "_")
         self._stdout_path = log_dir / f"{label}.{time.monotonic_ns()}.out"
         self._stderr_path = log_dir / f"{label}.{time.monotonic_ns()}.err"
+        cwd = None if module == "cv_analytics" else REPOSITORY_ROOT
         with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "cv_analytics", *args], env=dict(env), stdout=out, stderr=err)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=dict(env), stdout=out, stderr=err, cwd=cwd
+            )
 
     @property
     def pid(self) -> int:
