@@ -267,6 +267,41 @@ class CliProcess:
         self.kill()
 
 
+def spooled_events(spool_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(correlationId, eventType)`` of every event a spool directory still holds (past each segment's recorded position).
+
+    Read-only, as ``spool_status`` counts them: what a killed client left on disk, for a scenario to check it arrives.
+    """
+    from cv_analytics.client.spool import POSITION_SUFFIX, SEGMENT_SUFFIX
+
+    found: list[tuple[str, str]] = []
+    for path in sorted(pathlib.Path(spool_dir).glob(f"*{SEGMENT_SUFFIX}")):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # replayed and removed meanwhile
+            continue
+        try:
+            offset, index = (int(p) for p in path.with_name(path.name + POSITION_SUFFIX).read_text().split())
+        except (FileNotFoundError, ValueError):
+            offset, index = 0, 0
+        if offset > len(data):
+            offset, index = 0, 0
+        for n, line in enumerate(data[offset:].split(b"\n")):
+            if not line:
+                continue
+            for record in json.loads(line)[index if n == 0 else 0 :]:
+                found.append(_spooled_identity(record))
+    return found
+
+
+def _spooled_identity(record: list[Any]) -> tuple[str, str]:
+    kind = record[0]
+    if kind in ("q", "r"):  # the client's log_query/log_response tuples
+        return record[2], "query" if kind == "q" else "response"
+    event = record[1] if kind == "e" else json.loads(record[1])  # a wire dict, or a prepared message body
+    return event["correlationId"], event["eventType"]
+
+
 def wait_until(condition: Callable[[], bool], timeout: float, *, what: str, interval: float = 0.02) -> None:
     """Poll ``condition`` until it holds; fails naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
