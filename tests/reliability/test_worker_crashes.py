@@ -1,14 +1,16 @@
 """Scenario 1: the analytics worker killed with SIGKILL ten times while a producer logs 100,000 events.
 
 The producer is the real client in this process, logging at a steady rate to the embedded queue while the
-worker runs; each kill lands at a random moment (reproducible from the seed in the row) of a worker that has
-stored something since it started, and a new worker starts at once. A short visibility timeout brings the
-killed worker's messages back quickly. At the end a drain, then every interaction must be stored once, answered.
+worker runs; each kill lands at a random point of the stream (a count of interactions stored, reproducible
+from the seed in the row) in a worker that has stored something since it started, and a new worker starts at
+once. A short visibility timeout brings the killed worker's messages back quickly. At the end a drain, then
+every interaction must be stored once, answered, nothing pending, nothing dead-lettered.
 """
 
 from __future__ import annotations
 
 import json
+import signal
 import threading
 import time
 
@@ -57,8 +59,9 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
     traffic = contract_traffic(PAIRS, seed=SEED, prefix="kill9-")
     store = open_store(settings)
     client = open_client(settings)
-    stream_seconds = len(traffic) / RATE
-    moments = random_moments(KILLS, low=0.5, high=stream_seconds * 0.9, seed=SEED)
+    # the random moments are points of the stream (interactions stored), not of the clock: on a loaded
+    # machine the worker's start-up takes longer, and a kill must still land mid-stream
+    moments = [int(share * PAIRS) for share in random_moments(KILLS, low=0.02, high=0.95, seed=SEED)]
 
     stop = threading.Event()
     producer = threading.Thread(target=_produce, args=(client, traffic.events, stop), name="producer", daemon=True)
@@ -69,10 +72,11 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
     try:
         for moment in moments:
             stored_at_start = store.counts().total_interactions
-            time.sleep(max(0.0, started + moment - time.monotonic()))
             # the kill interrupts a worker at work, not one still importing
             wait_until(
-                lambda: store.counts().total_interactions > stored_at_start, 120, what="the worker to store something", interval=0.05
+                lambda: store.counts().total_interactions >= max(moment, stored_at_start + 1),
+                120,
+                what=f"the worker to store {moment:,} interactions",
             )
             worker.kill()
             stored_at_kills.append(store.counts().total_interactions)
@@ -81,7 +85,9 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
         assert not producer.is_alive(), "the producer did not finish"
         assert client.flush(60), "the client did not hand every event to the queue"
         client.close()
-        assert worker.terminate() == 0, worker.stderr()[-3000:]
+        # a worker restarted a moment ago may still be importing, before its SIGTERM handler: then the
+        # default action ends it, with nothing in hand
+        assert worker.terminate() in (0, -signal.SIGTERM), worker.stderr()[-3000:]
         drain = CliProcess(env, "worker", "--drain", log_dir=logs, name="drain")
         assert drain.wait(300) == 0, drain.stderr()[-3000:]
     finally:
@@ -99,7 +105,7 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
     record_survived(
         Survived(
             "1. analytics worker kill -9",
-            f"SIGKILL ×{KILLS} at random moments (seed {SEED}), restarted each time; visibility timeout 2 s",
+            f"SIGKILL ×{KILLS} at random moments of the stream (seed {SEED}), restarted each time; visibility timeout 2 s",
             f"{len(traffic):,} events ({PAIRS:,} interactions, 10 % responses first, 97 sessions interleaved) "
             f"logged at {RATE:,}/s by the client",
             lost=tally.lost,
