@@ -77,6 +77,7 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
                 lambda: store.counts().total_interactions >= max(moment, stored_at_start + 1),
                 120,
                 what=f"the worker to store {moment:,} interactions",
+                interval=0.05,
             )
             worker.kill()
             stored_at_kills.append(store.counts().total_interactions)
@@ -92,6 +93,7 @@ def test_worker_killed_ten_times_mid_stream_stores_every_interaction_once(data_d
         assert drain.wait(300) == 0, drain.stderr()[-3000:]
     finally:
         stop.set()
+        client.close(1)
         worker.kill()
     wall = time.monotonic() - started
 
