@@ -3,15 +3,16 @@
 Each run of :mod:`.producer_process` is the real client on the data directory's queue and spool, logging
 new events at a steady rate with one burst (which the client spools to disk) and flushing every 0.2 s. Six
 runs are killed: five at a random moment after their first confirmed flush (seed in the row), one as soon as
-its spool holds events, so the test
-shows that what was spooled survives SIGKILL. Each next run replays its predecessor's spool before it says
-``ready``; a last run ends cleanly. Then a worker drains the queue and every confirmed interaction must be
-stored once; what was logged but not confirmed at each kill (the at-risk window) is counted, with what of
-it arrived, for the row's notes.
+its spool holds events; the client started next on that spool is killed while it replays them. So the test
+shows that what was spooled survives SIGKILL, and a replay's SIGKILL too. Each run replays its predecessor's
+spool before it says ``ready``; a last run ends cleanly. Then a worker drains the queue and every confirmed
+interaction must be stored once; what was logged but not confirmed at each kill (the at-risk window) is
+counted, with what of it arrived, for the row's notes.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 import pytest
 
 from cv_analytics.client import spool_status
+from cv_analytics.client.spool import SEGMENT_SUFFIX
 from cv_analytics.wiring import Settings, open_store
 
 from .harness import (
@@ -43,6 +45,8 @@ BURST = 3_000
 #: seconds after ready when a run logs its burst
 BURST_AT = 0.3
 PRODUCER = "tests.reliability.producer_process"
+#: the run number (correlation-id prefix) of the client killed while it replays the spooled burst; it logs nothing
+REPLAYER_RUN = 99
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ def test_everything_flush_confirmed_arrives_when_the_producer_is_killed(data_dir
         out = producer.stdout()
         assert "done" not in out, f"run {run} finished before its kill; raise PAIRS_PER_RUN"
         kills.append(Kill(run, _last(r"^confirmed (\d+)", out), _last(r"^logging (\d+)", out), tuple(spooled_events(spool_dir))))
+        if run == SPOOL_KILL:
+            replay_killed = _kill_while_replaying(env, logs, spool_dir, dead_pid=producer.pid)
 
     final = _producer(env, logs, KILLS, FINAL_PAIRS)
     assert final.wait(120) == 0, final.stderr()[-3000:]
@@ -126,26 +132,51 @@ def test_everything_flush_confirmed_arrives_when_the_producer_is_killed(data_dir
     record_survived(
         Survived(
             "3. producer kill -9",
-            f"SIGKILL ×{KILLS} of the producer process: {KILLS - 1} at random moments (seed {SEED}), "
-            "1 while its spool held a burst; restarted each time with new events",
+            f"SIGKILL ×{KILLS + 1} of the producer process: {KILLS - 1} at random moments (seed {SEED}), "
+            "1 while its spool held a burst, and the next client on that spool while it replayed it; restarted each "
+            "time with new events",
             f"{len(confirmed):,} confirmed interactions: {KILLS} runs at 2,000 events/s with a {BURST:,}-event burst, "
             "flush() every 0.2 s",
             lost=tally.lost,
             duplicated=tally.duplicated,
             notes=f"logged but not confirmed at each kill, events (of them spooled to disk) → pairs arrived/at risk: "
             f"{windows}; {missing:,} unconfirmed pairs lost in all; of {len(on_disk):,} events on disk at the kills "
-            f"{len(on_disk) - len(spool_lost):,} arrived",
+            f"{len(on_disk) - len(spool_lost):,} arrived"
+            f"{', the replay of a burst killed mid-way included' if replay_killed else ''}",
         )
     )
     assert left_in_spool == 0, "the last client did not replay what the killed ones spooled"
     assert all(k.confirmed > 0 and k.at_risk > 0 for k in kills), f"the kills must land mid-stream: {kills}"
-    # what the client had spilled to disk survived the kill: the next client sent it
+    assert replay_killed, "the client started on the spooled burst finished its replay before the kill"
+    # what the client had spilled to disk survived the kill, and the kill of the next one mid-replay: it arrived
     assert kills[SPOOL_KILL].spooled, kills[SPOOL_KILL]
     assert not spool_lost, f"{len(spool_lost)} spooled event(s) never arrived: {spool_lost[:5]}"
     assert not strangers, sorted(strangers)[:5]
     assert tally.lost == tally.duplicated == 0, tally
     # the confirmed, and whatever of the at-risk windows arrived: each stored once, answered
     assert_exactly_once(tally_interactions(store, set(confirmed) | (stored & risked)), "every stored interaction")
+
+
+def _kill_while_replaying(env, logs, spool_dir: str, *, dead_pid: int) -> bool:
+    """Start a client on the spool a killed producer left and kill it mid-replay; whether it was replaying then.
+
+    It is replaying once it has the dead producer's segment open (its name holds the writer's pid), which
+    ``/proc`` shows without taking the segment's lock (a probe with ``flock`` could make the claim miss).
+    """
+    replayer = _producer(env, logs, REPLAYER_RUN, 1)
+
+    def holds_dead_segment() -> bool:
+        try:
+            links = [os.readlink(f"/proc/{replayer.pid}/fd/{fd}") for fd in os.listdir(f"/proc/{replayer.pid}/fd")]
+        except OSError:  # exited, or a descriptor closed while listed
+            return not replayer.alive()
+        return any(f"-{dead_pid:07d}-" in link and link.endswith(SEGMENT_SUFFIX) for link in links)
+
+    with replayer:
+        wait_until(lambda: holds_dead_segment() or "ready" in replayer.stdout(), 60, what="the replay", interval=0.002)
+        replaying = replayer.alive() and "ready" not in replayer.stdout()
+        replayer.kill()
+    return replaying
 
 
 def _sleep_alive(process: CliProcess, seconds: float) -> None:
