@@ -86,6 +86,7 @@ def test_everything_flush_confirmed_arrives_when_the_producer_is_killed(data_dir
     spool_dir = settings.spool_dir
     delays = random_moments(KILLS, low=0.1, high=2.0, seed=SEED)
     kills: list[Kill] = []
+    replay_killed = False
     for run in range(KILLS):
         producer = _producer(env, logs, run, PAIRS_PER_RUN, "--burst", str(BURST), "--burst-at", str(BURST_AT))
         with producer:
