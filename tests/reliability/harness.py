@@ -190,17 +190,35 @@ def tally_jobs(job_store: Any, job_ids: Collection[str], *, ledger: pathlib.Path
     )
 
 
-class CliProcess:
-    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill)."""
+#: The repository's root: ``python -m tests.reliability.<module>`` runs from here.
+REPOSITORY_ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-    def __init__(self, env: Mapping[str, str], *args: str, log_dir: pathlib.Path, name: str | None = None) -> None:
+
+class CliProcess:
+    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill).
+
+    ``module`` runs another module the same way (a scenario's own producer, e.g.
+    ``tests.reliability.producer_process``), from the repository's root.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *args: str,
+        log_dir: pathlib.Path,
+        name: str | None = None,
+        module: str = "cv_analytics",
+    ) -> None:
         self.args = args
         log_dir.mkdir(parents=True, exist_ok=True)
         label = name or "-".join(args).replace("/", "_")
         self._stdout_path = log_dir / f"{label}.{time.monotonic_ns()}.out"
         self._stderr_path = log_dir / f"{label}.{time.monotonic_ns()}.err"
+        cwd = None if module == "cv_analytics" else REPOSITORY_ROOT
         with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "cv_analytics", *args], env=dict(env), stdout=out, stderr=err)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=dict(env), stdout=out, stderr=err, cwd=cwd
+            )
 
     @property
     def pid(self) -> int:
@@ -247,6 +265,41 @@ class CliProcess:
 
     def __exit__(self, *exc_info: object) -> None:
         self.kill()
+
+
+def spooled_events(spool_dir: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """``(correlationId, eventType)`` of every event a spool directory still holds (past each segment's recorded position).
+
+    Read-only, as ``spool_status`` counts them: what a killed client left on disk, for a scenario to check it arrives.
+    """
+    from cv_analytics.client.spool import POSITION_SUFFIX, SEGMENT_SUFFIX
+
+    found: list[tuple[str, str]] = []
+    for path in sorted(pathlib.Path(spool_dir).glob(f"*{SEGMENT_SUFFIX}")):
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:  # replayed and removed meanwhile
+            continue
+        try:
+            offset, index = (int(p) for p in path.with_name(path.name + POSITION_SUFFIX).read_text().split())
+        except (FileNotFoundError, ValueError):
+            offset, index = 0, 0
+        if offset > len(data):
+            offset, index = 0, 0
+        for n, line in enumerate(data[offset:].split(b"\n")):
+            if not line:
+                continue
+            for record in json.loads(line)[index if n == 0 else 0 :]:
+                found.append(_spooled_identity(record))
+    return found
+
+
+def _spooled_identity(record: list[Any]) -> tuple[str, str]:
+    kind = record[0]
+    if kind in ("q", "r"):  # the client's log_query/log_response tuples
+        return record[2], "query" if kind == "q" else "response"
+    event = record[1] if kind == "e" else json.loads(record[1])  # a wire dict, or a prepared message body
+    return event["correlationId"], event["eventType"]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, *, what: str, interval: float = 0.02) -> None:
