@@ -6,7 +6,7 @@ test job types beside the built-in ones: ``tests.reliability.cli_with_test_jobs`
 last complete week's report is due as it starts) share one data directory. Contract traffic goes through
 the real client and jobs through the jobs service, while each process in turn gets SIGTERM and is started
 again once it has exited. The scheduler's turn comes while it is sending the report (the SMTP server takes
-its time over the message); a job worker's while it is inside a job.
+its time over the message); a job worker's while it is inside a job; the others' while a batch is in hand.
 
 Each must exit 0 having finished what it held: nothing is left in flight on any queue at the end (the
 visibility timeouts outlast the run, so a message a stopped process abandoned would still be there), every
@@ -85,18 +85,20 @@ class Role:
     args: tuple[str, ...]
     closing: str
     module: str = "cv_analytics"
+    #: the queue it receives from, when its turn waits for a batch in hand there
+    queue: str | None = None
 
 
 def _roles() -> list[Role]:
-    analytics = Role("analytics worker", ("worker", "--wait", "0.5"), "processed ")
+    analytics = Role("analytics worker", ("worker", "--wait", "0.5"), "processed ", queue=ANALYTICS_QUEUE)
     jobs = Role("job worker", ("jobs", "worker", "--wait", "0.5"), "handled ", module="tests.reliability.cli_with_test_jobs")
     return [
         Role("report scheduler", ("scheduler",), "scheduler: "),
         analytics,
-        Role("analytics worker", analytics.args, analytics.closing),
+        Role("analytics worker", analytics.args, analytics.closing, queue=ANALYTICS_QUEUE),
         jobs,
         Role("job worker", jobs.args, jobs.closing, module=jobs.module),
-        Role("job results", ("jobs", "results", "--wait", "0.5"), "applied "),
+        Role("job results", ("jobs", "results", "--wait", "0.5"), "applied ", queue=JOBS_RESPONSE_QUEUE),
     ]
 
 
@@ -180,8 +182,9 @@ def test_every_process_on_one_data_directory_stopped_in_turn_drains_and_nothing_
                 if role.name == "job worker":
                     wait_until(lambda: tail.job_of(victim.pid) is not None, 30, what=f"{role.name} inside a job", interval=0.002)
                     held_jobs.append((victim.pid, tail.job_of(victim.pid) or ""))
-                elif role.name != "report scheduler":
-                    time.sleep(TRAFFIC_SECONDS / (len(roles) + 2))
+                elif role.queue is not None:  # a batch in hand (this process's or its twin's)
+                    busy = wiring.queue(role.queue)
+                    wait_until(lambda: busy.attributes().in_flight > 0, 30, what=f"a batch in hand ({role.name})", interval=0)
                 code = victim.terminate(60)
                 stops.append((role.name, code, role.closing in victim.stderr()))
                 processes[index] = _start(env, logs, role)
