@@ -8,7 +8,7 @@ from cv_analytics.clock import ManualClock
 from cv_analytics.exceptions import ConfigurationError
 from cv_analytics.insights import GenericInsights
 from cv_analytics.insights.sqlite import SQLiteInsights
-from cv_analytics.queues.presets import ANALYTICS, JOBS_REQUEST
+from cv_analytics.queues.presets import ANALYTICS, JOBS_REQUEST, JOBS_RESPONSE
 from cv_analytics.stores.memory import MemoryStore
 from cv_analytics.wiring import Settings, Wiring, insights_for
 
@@ -46,3 +46,12 @@ def test_an_unknown_backend_url_names_the_variable_to_fix(tmp_path, env, named):
     wiring = Wiring(Settings.from_env(env, data_dir=tmp_path))
     with pytest.raises(ConfigurationError, match=named):
         wiring.queue() if "QUEUE" in named else wiring.store
+
+
+def test_the_jobs_queues_visibility_timeouts_come_from_their_settings(tmp_path):
+    env = {"CV_ANALYTICS_JOBS_VISIBILITY_TIMEOUT": "2", "CV_ANALYTICS_JOBS_RESULTS_VISIBILITY_TIMEOUT": "3"}
+    with Wiring(Settings.from_env(env, data_dir=tmp_path)) as wiring:
+        assert wiring.queue(JOBS_REQUEST.name).config.visibility_timeout == 2
+        assert wiring.queue(JOBS_RESPONSE.name).config.visibility_timeout == 3
+    with Wiring(Settings.from_env({}, data_dir=tmp_path)) as wiring:
+        assert wiring.queue(JOBS_RESPONSE.name).config.visibility_timeout == JOBS_RESPONSE.config.visibility_timeout == 300

@@ -211,7 +211,7 @@ class CliProcess:
     ) -> None:
         self.args = args
         log_dir.mkdir(parents=True, exist_ok=True)
-        label = name or "-".join(args).replace("/", "_")
+        label = name or "-".join(args or (module,)).replace("/", "_")
         self._stdout_path = log_dir / f"{label}.{time.monotonic_ns()}.out"
         self._stderr_path = log_dir / f"{label}.{time.monotonic_ns()}.err"
         cwd = None if module == "cv_analytics" else REPOSITORY_ROOT

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
+import pathlib
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
@@ -123,3 +129,51 @@ def test_scheduler_lists_its_next_fire_times(env):
         when = dt.datetime.fromisoformat(line.split()[0])
         assert (when.weekday(), when.hour, when.minute) == (0, 7, 0)
         assert line.endswith(f"report for {last_complete_week(when)}")
+
+
+class _SlowSink(smtp_server.Sink):
+    """Takes a second over each message, so that a signal can land while the report is being sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.receiving = threading.Event()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+        self.receiving.set()
+        await asyncio.sleep(1.0)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.slow
+def test_sigterm_while_the_scheduler_sends_finishes_the_send_and_a_restart_does_not_send_again(env):
+    # It used to raise KeyboardInterrupt from the handler: smtplib's QUIT then read the server's
+    # late "250 accepted", the delivery counted as failed though the owner had it, and the restart
+    # (catching up) sent it again.
+    sink, port = _SlowSink(), free_port()
+    child_env = {
+        **os.environ,
+        "PYTHONPATH": str(pathlib.Path(__file__).resolve().parents[2] / "src"),
+        "SENDER_EMAIL": "reports@cv.example.dev",
+        "RECIPIENT_EMAIL": "owner@cv.example.dev",
+        "CV_ANALYTICS_SMTP_HOST": "127.0.0.1",
+        "CV_ANALYTICS_SMTP_PORT": str(port),
+        "CV_ANALYTICS_SMTP_SECURITY": "none",
+    }
+    command = [sys.executable, "-m", "cv_analytics", "scheduler", "--cron", "cron(0 7 ? * MON *)"]
+    controller = smtp_server.start(sink, port)
+    try:
+        first = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert sink.receiving.wait(60)  # the catch-up send of the week just ended is under way
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+        assert first.returncode == 0, err
+        assert "SIGTERM: finishing the report in hand" in err and "error:" not in err
+        assert "sent the" in out and len(sink.received) == 1
+        second = subprocess.Popen(command, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = second.stdout.readline()  # the catch-up's result
+        second.send_signal(signal.SIGTERM)
+        second.communicate(timeout=60)
+        assert "already sent to owner@cv.example.dev" in line and second.returncode == 0
+    finally:
+        controller.stop()
+    assert len(sink.received) == 1

@@ -149,8 +149,9 @@ class ScheduledRun:
 class ReportScheduler:
     """Runs ``job(week)`` at each fire time for the week just ended.
 
-    * Time comes from the injected clock; sleeping is in slices of at most a
-      minute, so a wall clock that jumps is noticed and ``stop`` is honoured.
+    * Time comes from the injected clock; waiting is in slices of at most a
+      minute, so a wall clock that jumps is noticed, and ends as soon as ``stop``
+      is set. A run in progress is finished first: a stop never cuts a send short.
     * A failed run (any :class:`CVAnalyticsError`, a delivery error included) is
       retried every ``retry_seconds`` until it succeeds or the next fire time,
       where the week just ended is tried again together with the new one.
@@ -180,7 +181,9 @@ class ReportScheduler:
             remaining = (target - self._now()).total_seconds()
             if remaining <= 0:
                 return True
-            self.clock.sleep(min(remaining, MAX_SLEEP_SECONDS, max(0.0, next_task - self.clock.monotonic())))
+            # a wait on ``stop`` rather than a sleep: a stop ends it at once, so no signal handler need
+            # interrupt the process, which could land in a report's send
+            self.clock.wait(min(remaining, MAX_SLEEP_SECONDS, max(0.0, next_task - self.clock.monotonic())), self.stop)
         return False
 
     def _run_due_tasks(self) -> float:

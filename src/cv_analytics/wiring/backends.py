@@ -16,7 +16,7 @@ from urllib.parse import urlparse
 
 from ..clock import Clock
 from ..exceptions import ConfigurationError, MissingDependencyError
-from .settings import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, PREFIX, Settings
+from .settings import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, PREFIX, Settings
 
 if TYPE_CHECKING:
     from ..assistant import Assistant, LLMClient, Retriever
@@ -78,14 +78,16 @@ def open_sqs_backend(
 
 
 def queue_config(settings: Settings, name: str) -> QueueConfig:
-    """The configuration a named queue is opened with: its preset, and the embedded
-    analytics queue's visibility timeout from ``CV_ANALYTICS_VISIBILITY_TIMEOUT`` (30 s)."""
+    """The configuration a named queue is opened with: its preset, the embedded analytics queue's
+    visibility timeout from ``CV_ANALYTICS_VISIBILITY_TIMEOUT`` (30 s), and the jobs queues' when set."""
     from ..queues.presets import preset
 
     if name == ANALYTICS_QUEUE:
         return preset(name).with_visibility_timeout(settings.visibility_timeout_seconds)
     if name == JOBS_REQUEST_QUEUE and settings.jobs_visibility_timeout_seconds is not None:
         return preset(name).with_visibility_timeout(settings.jobs_visibility_timeout_seconds)
+    if name == JOBS_RESPONSE_QUEUE and settings.jobs_results_visibility_timeout_seconds is not None:
+        return preset(name).with_visibility_timeout(settings.jobs_results_visibility_timeout_seconds)
     return preset(name).config
 
 

@@ -151,6 +151,9 @@ class Settings:
     #: the jobs request queue's visibility timeout, when not the preset's 900 s
     #: (``CV_ANALYTICS_JOBS_VISIBILITY_TIMEOUT``): how soon a killed worker's job comes back
     jobs_visibility_timeout_seconds: float | None = None
+    #: the jobs response queue's visibility timeout, when not the preset's 300 s
+    #: (``CV_ANALYTICS_JOBS_RESULTS_VISIBILITY_TIMEOUT``): how soon the results a killed result processor held come back
+    jobs_results_visibility_timeout_seconds: float | None = None
     #: the first retry of a failed job waits about this long, doubling per receive (``CV_ANALYTICS_JOBS_RETRY_BASE``)
     jobs_retry_base_seconds: float = 5.0
     #: whether the web app logs its own searches through the analytics client
@@ -213,6 +216,7 @@ class Settings:
             llm_api_key=env.get(f"{PREFIX}LLM_API_KEY") or None,
             jobs_store_url=jobs_store_url,
             jobs_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_VISIBILITY_TIMEOUT"),
+            jobs_results_visibility_timeout_seconds=_optional_float(env, f"{PREFIX}JOBS_RESULTS_VISIBILITY_TIMEOUT"),
             jobs_retry_base_seconds=_float(env, f"{PREFIX}JOBS_RETRY_BASE", 5.0),
             analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
             metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,

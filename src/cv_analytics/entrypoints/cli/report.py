@@ -195,10 +195,12 @@ def scheduler_command(
     )
 
     def _stop(signum: int, _frame: Any) -> None:
+        # only the flag: an exception raised here could land in a report's send, after the server
+        # took the message and before it is recorded as sent, and the restart would send it again
+        typer.echo(f"{signal.Signals(signum).name}: finishing the report in hand", err=True)
         scheduler.stop.set()
-        raise KeyboardInterrupt  # interrupt the sleep now rather than at the next wake-up
 
-    previous = signal.signal(signal.SIGTERM, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     upcoming = schedule.upcoming(now, 1)
     fires = (
         f"next at {upcoming[0].isoformat()} (report for {last_complete_week(upcoming[0])})" if upcoming else "no fire time ahead"
@@ -206,10 +208,9 @@ def scheduler_command(
     typer.echo(f"scheduler: {schedule.expression} (UTC), sending to {', '.join(recipients)}; {fires}", err=True)
     try:
         history = scheduler.run(max_fires=1 if once else None)
-    except KeyboardInterrupt:
-        history = scheduler.history
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         store.close()
     for run in history:
         if run.error:
