@@ -1,15 +1,16 @@
 """Scenario 9: the web app under load while its analytics worker is stopped and restarted.
 
 ``cv-analytics serve --no-workers`` (BM25 retrieval, analytics on, events to the embedded queue) takes
-``/api/search`` from Debian's ``wrk`` at concurrency 64: a 10 s baseline with ``cv-analytics worker``
-running, then 20 s during which the worker is stopped with SIGTERM, restarted, killed with SIGKILL and
-restarted (it drains its backlog under the load). No request may fail, the fault window's p99 is held
-against the baseline's of the same run, and after a final drain every search the server answered is
-one interaction in the store, by correlation id.
+``/api/search`` from Debian's ``wrk`` at concurrency 64 for 30 s: 4 s with ``cv-analytics worker`` running
+steadily, 20 s during which the worker is stopped with SIGTERM, restarted, killed with SIGKILL and
+restarted (it drains its backlog under the load), 4 s steady again. No request may fail or take over
+3 s, the fault window's latency is held against the steady windows' of the same run, and after a final
+drain every search the server answered is one interaction in the store, by correlation id.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -22,7 +23,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from cv_analytics.wiring import Settings, open_store
+from cv_analytics.queues.base import QueueAttributes
+from cv_analytics.wiring import ANALYTICS_QUEUE, Settings, Wiring, open_store
 
 from .harness import CliProcess, Survived, child_env, record_survived, tally_interactions, wait_until
 
@@ -33,19 +35,25 @@ WRK_SCRIPT = pathlib.Path(__file__).with_name("wrk_search.lua")
 CONCURRENCY = 64
 WARM_UP_SECONDS = 2
 #: the baseline, the worker running steadily: before the fault window and after it (drift cancels)
-BASELINE_SECONDS = 5
+BASELINE_SECONDS = 4
 FAULT_SECONDS = 20
 #: wrk counts a request slower than this as a timeout: one blocked behind a stalled event loop
-REQUEST_TIMEOUT = "2s"
-#: the worker's faults, seconds into the fault window: (moment, action)
-FAULT_PLAN = ((2.0, "sigterm"), (6.0, "restart"), (10.0, "sigkill"), (14.0, "restart"))
+#: (an outage is 4 s long; the slowest request seen at a load average of 15 took 1.1 s)
+REQUEST_TIMEOUT = "3s"
+#: the worker's SIGTERM, seconds into the fault window; it is restarted after an outage, SIGKILLed as
+#: soon as it holds messages of its backlog, and restarted after another outage
+STOP_AT = 2.0
+OUTAGE_SECONDS = 4.0
 #: a SIGKILLed worker's batch comes back after this (the embedded default is 30 s)
 VISIBILITY_TIMEOUT = "5"
 #: issue 10's bound on p99, analytics on / off; here fault window / baseline, recorded against it
 WEB_ISSUE_P99_BOUND = 1.05
-#: what is asserted of that ratio on a shared 2-core machine: an event loop blocked by the outage
-#: (a request waiting on the worker, or on a lock it held) shows as seconds, not as a third more
-ASSERTED_P99_RATIO = 3.0
+#: what is asserted on a shared 2-core machine, where others' bursts move a window's p99 by up to 2.6×
+#: (ten runs at load averages of 4 to 15): the median, which bursts hardly move, at most doubled (the
+#: loop blocked through the outages, or a sender busy while the worker is down, moves it by far more),
+#: and the p99 at most 4×; a request held for seconds is a wrk timeout, a failure
+ASSERTED_P50_RATIO = 2.0
+ASSERTED_P99_RATIO = 4.0
 SESSIONS = 64
 _QUESTIONS = [
     f"{phrasing.format(skill)}"
@@ -89,16 +97,21 @@ def _run_wrk(url: str, seconds: int, mix: pathlib.Path, out: pathlib.Path) -> di
     return _finish_wrk(_start_wrk(url, seconds, mix, out), out)
 
 
-def _p99_ms(*runs: dict) -> float:
-    """The 99th percentile of the runs' latencies together (their histograms merged)."""
+def _percentile_ms(percent: float, *runs: dict) -> float:
+    """A percentile of the runs' latencies together (their histograms merged; wrk's, corrected for
+    coordinated omission as its own percentiles are)."""
     histogram = sum((run["histogram"] for run in runs), Counter())
-    rank = 0.99 * sum(histogram.values())
+    rank = percent / 100 * sum(histogram.values())
     seen = 0
     for micros in sorted(histogram):
         seen += histogram[micros]
         if seen >= rank:
             return micros / 1000
     raise AssertionError("no latency recorded")
+
+
+def _sleep_until(moment: float) -> None:
+    time.sleep(max(0.0, moment - time.monotonic()))
 
 
 def _answered(url: str) -> dict[str, int]:
@@ -131,6 +144,9 @@ def test_searches_survive_the_analytics_worker_stopped_killed_and_restarted(data
     server = CliProcess(env, "serve", "--no-workers", "--port", "0", "--no-access-log", log_dir=logs)
     runs: dict[str, dict] = {}
     stop_codes: list[int] = []
+    wiring = Wiring(settings)
+    queue = wiring.queue(ANALYTICS_QUEUE)
+    queue_at: dict[str, QueueAttributes] = {}  # the analytics queue at each fault
     try:
         server.wait_for_output("serving on", stream="stdout")
         url = _URL.search(server.stdout()).group(1)
@@ -139,24 +155,33 @@ def test_searches_survive_the_analytics_worker_stopped_killed_and_restarted(data
         runs["before"] = _run_wrk(url, BASELINE_SECONDS, mix, tmp_path / "before")
         load = _start_wrk(url, FAULT_SECONDS, mix, tmp_path / "fault")
         started = time.monotonic()
-        for moment, action in FAULT_PLAN:
-            time.sleep(max(0.0, started + moment - time.monotonic()))
-            if action == "sigterm":
-                stop_codes.append(workers[-1].terminate(timeout=30))
-            elif action == "sigkill":
-                workers[-1].kill()
-            else:
-                workers.append(CliProcess(env, *worker_args, log_dir=logs))
+        _sleep_until(started + STOP_AT)
+        stop_codes.append(workers[-1].terminate(timeout=30))
+        _sleep_until(started + STOP_AT + OUTAGE_SECONDS)
+        workers.append(CliProcess(env, *worker_args, log_dir=logs))
+
+        def draining() -> bool:
+            queue_at["sigkill"] = queue.attributes()
+            return queue_at["sigkill"].in_flight > 0
+
+        with contextlib.suppress(AssertionError):  # killed all the same; the row says how much was in flight
+            wait_until(draining, 6, what="the restarted worker draining its backlog", interval=0.005)
+        workers[-1].kill()
+        killed_at = time.monotonic() - started
+        _sleep_until(started + killed_at + OUTAGE_SECONDS)
+        queue_at["restart"] = queue.attributes()
+        workers.append(CliProcess(env, *worker_args, log_dir=logs))
         runs["fault"] = _finish_wrk(load, tmp_path / "fault")
         runs["after"] = _run_wrk(url, BASELINE_SECONDS, mix, tmp_path / "after")
 
         answered = _answered(url)
         served = sum(answered.values())
         drain_started = time.monotonic()
-        wait_until(lambda: _stored(settings) >= served, 60, what=f"{served} interactions in the store", interval=0.2)
+        with contextlib.suppress(AssertionError):  # what never arrives is counted lost below, in the row
+            wait_until(lambda: _stored(settings) >= served, 60, what=f"{served} interactions in the store", interval=0.2)
         drained_after = time.monotonic() - drain_started
-        server.terminate(timeout=30)
-        workers[-1].terminate(timeout=30)
+        stop_codes += [server.terminate(timeout=30), workers[-1].terminate(timeout=30)]
+        absorbed = re.search(r"(\d+) duplicate", workers[-1].stderr())
 
         store = open_store(settings)
         try:
@@ -167,34 +192,42 @@ def test_searches_survive_the_analytics_worker_stopped_killed_and_restarted(data
         server.kill()
         for worker in workers:
             worker.kill()
+        wiring.close()
 
     read = sum(run["responses"] for run in runs.values())
     failed = sum(run["failed"] for run in runs.values())
     # requests in flight when a wrk run's -d ran out: answered by the server, never read by wrk
     unread = served - read
     lost = tally.lost + max(0, unread - tally.unexpected)
-    baseline_p99, fault_p99 = _p99_ms(runs["before"], runs["after"]), _p99_ms(runs["fault"])
-    ratio = fault_p99 / baseline_p99
+    steady, fault = (runs["before"], runs["after"]), (runs["fault"],)
+    p50 = {"steady": _percentile_ms(50, *steady), "fault": _percentile_ms(50, *fault)}
+    p99 = {"steady": _percentile_ms(99, *steady), "fault": _percentile_ms(99, *fault)}
+    p50_ratio, p99_ratio = p50["fault"] / p50["steady"], p99["fault"] / p99["steady"]
     record_survived(
         Survived(
             "9. web app under load, worker stopped",
-            "analytics worker SIGTERM, restart, SIGKILL, restart (2, 6, 10, 14 s into a 20 s window) "
-            f"while wrk loads /api/search at concurrency {CONCURRENCY}",
+            f"analytics worker SIGTERM at {STOP_AT:g} s of a {FAULT_SECONDS} s window, restarted {OUTAGE_SECONDS:g} s "
+            f"later, SIGKILL while it drains (at {killed_at:.1f} s), restarted {OUTAGE_SECONDS:g} s later; wrk "
+            f"loading /api/search at concurrency {CONCURRENCY}",
             f"{served:,} searches in {WARM_UP_SECONDS + 2 * BASELINE_SECONDS + FAULT_SECONDS} s "
             f"({2 * served:,} events), BM25, events to the embedded queue",
             lost=lost,
             duplicated=tally.duplicated,
-            notes=f"{failed} request(s) failed (socket errors, non-2xx, over {REQUEST_TIMEOUT}); p99 {fault_p99:.0f} ms "
-            f"in the fault window, {baseline_p99:.0f} ms with the worker steady ({BASELINE_SECONDS} s before and "
-            f"after): ratio {ratio:.2f} against the web issue's bound of {WEB_ISSUE_P99_BOUND} (asserted at most "
-            f"{ASSERTED_P99_RATIO}: a shared 2-core machine); all stored {drained_after:.1f} s after the load",
+            notes=f"{failed} request(s) failed (socket errors, non-2xx, over {REQUEST_TIMEOUT}); p99 {p99['fault']:.0f} ms "
+            f"in the fault window, {p99['steady']:.0f} ms with the worker steady ({BASELINE_SECONDS} s before and "
+            f"after): ratio {p99_ratio:.2f} against the web issue's on/off bound of {WEB_ISSUE_P99_BOUND}; "
+            f"p50 {p50['fault']:.0f} / {p50['steady']:.0f} ms, ratio {p50_ratio:.2f} (asserted: p50 ratio at most "
+            f"{ASSERTED_P50_RATIO}, p99 ratio at most {ASSERTED_P99_RATIO}, on a shared 2-core machine); stored "
+            f"{drained_after:.1f} s after the load; SIGKILL with {queue_at['sigkill'].in_flight} event(s) in flight, "
+            f"{queue_at['restart'].visible:,} visible at the restart, {absorbed.group(1) if absorbed else 'none'} of "
+            "the redelivered found already stored",
         )
     )
     summaries = {name: {k: v for k, v in run.items() if k not in ("ids", "histogram")} for name, run in runs.items()}
     assert failed == 0, summaries
     assert set(answered) == {"200"}, answered
-    assert stop_codes == [0]
+    assert stop_codes == [0, 0, 0], "the SIGTERMed worker, serve and the last worker exit cleanly"
     assert tally.lost == 0 and tally.duplicated == 0, tally
     assert tally.unexpected == unread, (tally, served, read)
     assert tally.details["rows"] == served, (tally, served)
-    assert ratio <= ASSERTED_P99_RATIO, (baseline_p99, fault_p99, summaries)
+    assert p50_ratio <= ASSERTED_P50_RATIO and p99_ratio <= ASSERTED_P99_RATIO, (p50, p99, summaries)
