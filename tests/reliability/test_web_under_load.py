@@ -38,7 +38,7 @@ WARM_UP_SECONDS = 2
 BASELINE_SECONDS = 4
 FAULT_SECONDS = 20
 #: wrk counts a request slower than this as a timeout: one blocked behind a stalled event loop
-#: (an outage is 4 s long; the slowest request seen at a load average of 15 took 1.1 s)
+#: (an outage is 4 s long; the p99 reached 1.6 s at a load average of 17)
 REQUEST_TIMEOUT = "3s"
 #: the worker's SIGTERM, seconds into the fault window; it is restarted after an outage, SIGKILLed as
 #: soon as it holds messages of its backlog, and restarted after another outage
@@ -48,10 +48,11 @@ OUTAGE_SECONDS = 4.0
 VISIBILITY_TIMEOUT = "5"
 #: issue 10's bound on p99, analytics on / off; here fault window / baseline, recorded against it
 WEB_ISSUE_P99_BOUND = 1.05
-#: what is asserted on a shared 2-core machine, where others' bursts move a window's p99 by up to 2.6×
-#: (ten runs at load averages of 4 to 15): the median, which bursts hardly move, at most doubled (the
-#: loop blocked through the outages, or a sender busy while the worker is down, moves it by far more),
-#: and the p99 at most 4×; a request held for seconds is a wrk timeout, a failure
+#: what is asserted on a shared 2-core machine, where others' bursts move a window's p99 (the fault
+#: window's over the steady one's: 0.64 to 2.61 in 13 runs at load averages of 4 to 17, 0.73 to 1.26 in
+#: 3 runs without faults): the median, which bursts hardly move (0.86 to 1.56), at most doubled (the loop
+#: blocked through the outages, or a sender busy while the worker is down, moves it far more), and the
+#: p99 at most 4×; a request held for seconds is a wrk timeout, a failure
 ASSERTED_P50_RATIO = 2.0
 ASSERTED_P99_RATIO = 4.0
 SESSIONS = 64
