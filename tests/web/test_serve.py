@@ -40,10 +40,10 @@ class Served:
             return []
 
     def child_running(self, *command: str) -> psutil.Process | None:
-        """The child running ``cv-analytics COMMAND`` (``python -m ...supervised PID COMMAND``)."""
+        """The child running ``cv-analytics COMMAND`` (``python -m ...supervised PID NICE COMMAND``)."""
         for child in self.children():
             with contextlib.suppress(psutil.NoSuchProcess):
-                if child.cmdline()[4:] == list(command):
+                if child.cmdline()[5:] == list(command):
                     return child
         return None
 
@@ -118,6 +118,7 @@ def test_serve_answers_runs_its_workers_and_sigterm_stops_everything(tmp_path, c
         assert httpx.get(served.url + "healthz").json() == {"status": "ok"}
         assert httpx.get(served.url).status_code == 200  # the chat page
         worker = wait_for(lambda: served.child_running("worker", "--wait", "2"), what="the analytics worker")
+        assert worker.cmdline()[4] == "10" and worker.nice() == 10  # niced before its imports (CV_ANALYTICS_WORKER_NICE)
         if _has_jobs_commands():  # the job workers run beside it once the jobs commands exist
             wait_for(lambda: served.child_running("jobs", "worker", "--wait", "2"), what="the job worker")
             wait_for(lambda: served.child_running("jobs", "results", "--wait", "2"), what="the job result processor")
@@ -216,3 +217,12 @@ def test_a_port_in_use_or_a_bad_host_is_one_error_line(tmp_path):
     assert bad.returncode == 2
     [line] = bad.stderr.strip().splitlines()
     assert line.startswith("error: cannot listen on host 'no-such-host.invalid'")
+
+
+def test_a_supervised_child_lowers_its_priority_once_and_never_back_up():
+    script = (
+        "import os; from cv_analytics.entrypoints.priority import lower_priority; "
+        "lower_priority(5); lower_priority(3); lower_priority(5); print(os.getpriority(os.PRIO_PROCESS, 0))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "5", out.stderr

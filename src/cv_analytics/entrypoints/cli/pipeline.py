@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import pathlib
 import signal
 import sys
@@ -15,6 +14,7 @@ import typer
 from ...wiring import ANALYTICS_QUEUE
 from ...queues.base import UNAVAILABLE_ERROR_CODE, OutgoingMessage
 from . import environment
+from ..priority import lower_priority
 from .commands import FLAG, command
 from .bodies import Body, Refusal, read_bodies, routing
 from .errors import USAGE_EXIT_CODE, CommandError
@@ -70,15 +70,6 @@ def _record_worker_run(stats: Any) -> None:
     )
 
 
-def _lower_priority(nice: int) -> None:
-    """Background work yields the CPU to the chatbot's requests (``CV_ANALYTICS_WORKER_NICE``)."""
-    if nice and hasattr(os, "nice"):
-        try:
-            os.nice(nice)
-        except OSError:  # not allowed here: run at the normal priority
-            pass
-
-
 def _totals(stats: Any) -> tuple[int, int]:
     """(messages handled, messages that failed) so far, for the error-rate alarm."""
     return stats.messages, stats.failed + stats.dead_lettered
@@ -96,7 +87,7 @@ def worker(
     from ...queues.consumer import PeriodicTask
     from .retention import prune_task
 
-    _lower_priority(environment.settings().worker_nice)
+    lower_priority(environment.settings().worker_nice)  # already so under serve: a no-op then
 
     store = environment.interaction_store()
     run = Worker(

@@ -64,7 +64,7 @@ def _children(ctx: typer.Context, settings: Settings) -> list[ChildSpec]:
     """The analytics worker, the jobs workers (once the ``jobs`` commands exist) and, when the report's
     delivery is configured, the report scheduler."""
     poll = ("--wait", CHILD_WAIT_SECONDS)
-    children = [ChildSpec("analytics worker", ("worker", *poll))]
+    children = [ChildSpec("analytics worker", ("worker", *poll), nice=settings.worker_nice)]
     root = ctx.find_root().command
     if "jobs" in getattr(root, "commands", {}):
         children += [

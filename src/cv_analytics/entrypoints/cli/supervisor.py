@@ -1,6 +1,6 @@
 """``serve``'s child processes: started together, restarted with backoff when one dies, stopped together.
 
-Each child is ``python -m cv_analytics.entrypoints.cli.supervised PARENT_PID
+Each child is ``python -m cv_analytics.entrypoints.supervised PARENT_PID NICE
 <cv-analytics arguments>``, which asks Linux to send it SIGTERM when its parent
 dies (``PR_SET_PDEATHSIG``), so a ``kill -9`` of ``serve`` leaves no worker
 behind. Children run in their own process group: a Ctrl-C in the terminal
@@ -36,10 +36,12 @@ POLL_SECONDS = 0.2
 
 @dataclass(frozen=True)
 class ChildSpec:
-    """A child: its name in messages, and the ``cv-analytics`` arguments that run it."""
+    """A child: its name in messages, the ``cv-analytics`` arguments that run it, and its CPU priority."""
 
     name: str
     args: tuple[str, ...]
+    #: set before the child imports anything (background work yields to the requests from its start)
+    nice: int = 0
 
 
 @dataclass
@@ -110,7 +112,10 @@ class Supervisor:
             self._stop_all()
 
     def _spawn(self, child: _Child) -> None:
-        command = [sys.executable, "-m", "cv_analytics.entrypoints.cli.supervised", str(os.getpid()), *child.spec.args]
+        command = [
+            sys.executable, "-m", "cv_analytics.entrypoints.supervised",
+            str(os.getpid()), str(child.spec.nice), *child.spec.args,
+        ]  # fmt: skip
         try:
             child.process = subprocess.Popen(command, env=self._env, process_group=0)
         except OSError as exc:
