@@ -1,7 +1,12 @@
 """Soak: the analytics client at 2,000 interactions/s and the jobs service at 50 jobs/s, for 5 minutes, on one data directory.
 
-    .venv/bin/python bench/soak_bench.py [--seconds S] [--rate R] [--job-rate J] [--warm-up W] [--job-type summary|noop]
+    .venv/bin/python bench/soak_bench.py [--seconds S] [--warm-up W] [--rate R] [--job-rate J]
+                                         [--job-type cv.summary|bench.noop] [--plot PNG] [--update-readme]
     BENCH_SOAK_SECONDS=30 .venv/bin/python bench/soak_bench.py      # a short run while developing
+
+It prints the tables it writes to ``bench/results/soak_bench.md`` (figures and every sample in
+``soak_bench.json``), draws ``docs/images/soak.png``, and with ``--update-readme`` puts the tables in
+the README between its ``<!-- soak:begin -->`` and ``<!-- soak:end -->`` markers.
 
 Everything runs embedded as ``cv-analytics serve`` runs it, each part in its own process:
 
@@ -14,8 +19,8 @@ Everything runs embedded as ``cv-analytics serve`` runs it, each part in its own
 * ``cv-analytics worker`` drains the analytics queue into the store;
 * ``cv-analytics jobs worker`` runs the jobs and ``cv-analytics jobs results`` writes their results.
 
-The traffic runs for a warm-up (not measured: caches and SQLite's page caches fill) and then for the
-measured seconds. Measured:
+The traffic runs for a warm-up (60 s by default: the worker's SQLite page cache of the store, 64 MiB,
+fills in about that) and then for the measured seconds (300 by default). Measured:
 
 * latency from ``log_query`` to the stored interaction, for every interaction of the measured span:
   the worker's ``processed_at`` (its clock reading when it writes the batch, ms) minus the query's
@@ -501,7 +506,7 @@ def _fmt_ms(values: list[float]) -> str:
     return f"{percentile(values, 50):.0f} / {percentile(values, 99):.0f} / {max(values, default=float('nan')):.0f}"
 
 
-def report(run: Run, plot: pathlib.Path | None) -> None:
+def report(run: Run, plot: pathlib.Path | None, *, update_readme: bool = False) -> None:
     args, loss = run.args, run.loss
     events = 2 * run.measured_interactions
     span = run.samples[run.warm_up_index : run.end_index + 1]
@@ -535,7 +540,9 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
         cpu = f"{run.cpu_s[label]:.1f}"
         if label == BENCHMARK:
             producer, submitter = run.cpu_s["producer"], run.cpu_s["submitter"]
-            per_unit = (f"producer {producer / events * 1e6:.1f} µs per event; "
+            caller = run.traffic.caller_cpu
+            per_unit = (f"producer {producer / events * 1e6:.1f} µs per event (the caller's loop {caller / events * 1e6:.1f}, "
+                        f"the client's threads {(producer - caller) / events * 1e6:.1f}); "
                         f"submitter {submitter / max(run.measured_jobs, 1) * 1e3:.2f} ms per job")  # fmt: skip
         else:
             count, unit, scale = units[label]
@@ -562,7 +569,7 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
          "yes" if run.drain_seconds <= 10 else "no"],
     ]  # fmt: skip
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    markdown = (
+    summary = (
         f"Soak, {args.seconds:g} s measured after a {args.warm_up:g}-s warm-up, run {when} ({machine()}; load average "
         f"{run.load_before[0]:.2f} / {run.load_before[1]:.2f} before, {run.load_after[0]:.2f} / {run.load_after[1]:.2f} after: "
         "the two cores are shared with other work).\n\n"
@@ -570,6 +577,9 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
                  "max queue depth", "lost", "duplicated"], traffic_rows)  # fmt: skip
         + "\n\n"
         + table(["process", "RSS MB at start", "at end", "growth", "peak", "CPU s", "CPU per unit of work"], process_rows)
+    )
+    markdown = (
+        summary
         + f"\n\nInteraction latency: the worker's `processed_at` minus the query's scheduled time (the producer was at "
         f"most {run.traffic.max_lag_ms:.1f} ms behind its schedule, {run.traffic.late_ticks} times more than 10 ms); "
         f"seen by a reader: a thread here polling the store every 2 ms for one interaction in "
@@ -588,6 +598,8 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
         draw(run, plot)
         markdown += f"\n\nPlot: `{plot.relative_to(ROOT) if plot.is_relative_to(ROOT) else plot}`."
     write_result("soak_bench", markdown)
+    if update_readme:
+        replace_readme_block(summary)
     write_json(
         "soak_bench",
         {
@@ -616,7 +628,7 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
             "goals": [{"goal": g, "measured": m, "met": met == "yes"} for g, m, met in goals],
             "samples": [
                 {"at": round(s.at, 2), "depth": s.depth, "buffered": s.buffered, "spoolBytes": s.spool_bytes,
-                 "rssMb": {k: round(v, 1) for k, v in s.rss_mb.items()}}
+                 "rssMb": {k: round(v, 1) for k, v in s.rss_mb.items()}, "cpuS": {k: round(v, 2) for k, v in s.cpu_s.items()}}
                 for s in run.samples
             ],  # fmt: skip
             "latency_by_window": [
@@ -624,6 +636,21 @@ def report(run: Run, plot: pathlib.Path | None) -> None:
             ],
         },
     )
+
+
+README = ROOT / "README.md"
+README_BEGIN, README_END = "<!-- soak:begin -->", "<!-- soak:end -->"
+
+
+def replace_readme_block(summary: str) -> None:
+    """The README's soak tables (between its soak markers) become this run's."""
+    text = README.read_text(encoding="utf-8")
+    head, begin, rest = text.partition(README_BEGIN)
+    _, end, tail = rest.partition(README_END)
+    if not begin or not end:
+        raise SystemExit(f"error: {README} has no {README_BEGIN} … {README_END} block to rewrite")
+    README.write_text(f"{head}{README_BEGIN}\n{summary.strip()}\n{README_END}{tail}", encoding="utf-8")
+    print(f"rewrote the soak tables in {README}")
 
 
 def draw(run: Run, path: pathlib.Path) -> None:
@@ -661,7 +688,7 @@ def draw(run: Run, path: pathlib.Path) -> None:
         axis.legend(loc="upper right", fontsize=8, ncol=2)
         axis.set_ylim(bottom=0)
     depth.text(run.args.warm_up / 2, 0.97, "warm-up", transform=depth.get_xaxis_transform(), ha="center", va="top", fontsize=8)
-    depth.text(run.samples[run.end_index].at, 0.97, " traffic ends", transform=depth.get_xaxis_transform(), va="top", fontsize=8)
+    depth.text(run.samples[run.end_index].at, 0.97, "traffic ends ", transform=depth.get_xaxis_transform(), ha="right", va="top", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -675,12 +702,13 @@ def main() -> None:
     parser.add_argument("--job-rate", type=float, default=50.0, help="jobs per second")
     parser.add_argument("--job-type", choices=("cv.summary", "bench.noop"), default="cv.summary")
     parser.add_argument("--plot", type=pathlib.Path, default=DEFAULT_PLOT, help="where the PNG goes")
+    parser.add_argument("--update-readme", action="store_true", help="rewrite the README's soak tables with this run's")
     args = parser.parse_args()
     if args.seconds <= 0 or args.warm_up < 1:
         parser.error("--seconds must be positive and --warm-up at least 1")
     with tempfile.TemporaryDirectory(prefix="soak-bench-") as d:
         run = soak(args, pathlib.Path(d))
-    report(run, args.plot.resolve())
+    report(run, args.plot.resolve(), update_readme=args.update_readme)
 
 
 if __name__ == "__main__":
