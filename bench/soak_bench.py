@@ -121,6 +121,12 @@ class Sample:
     cpu_s: dict[str, float]
 
 
+def _depth(message_queue: Any) -> int:
+    """Messages in a queue: visible, in flight or delayed."""
+    attrs = message_queue.attributes()
+    return attrs.visible + attrs.in_flight + attrs.delayed
+
+
 def _cpu(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
@@ -146,8 +152,7 @@ class Sampler(threading.Thread):
     def take(self, wiring: Wiring) -> Sample:
         depth = {}
         for name in (ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE):
-            attrs = wiring.queue(name).attributes()
-            depth[name] = attrs.visible + attrs.in_flight + attrs.delayed
+            depth[name] = _depth(wiring.queue(name))
         stats = self.client.stats()
         return Sample(
             at=time.perf_counter() - self.started,
@@ -383,27 +388,22 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
         end_index = len(sampler.samples) - 1
         print(f"traffic done in {traffic_end - started:.1f} s (producer at most {traffic.max_lag_ms:.1f} ms late); draining", flush=True)
 
-        # The drain: until every interaction is stored and every job finished.
+        # The drain: until the client has sent everything and the three queues are empty (each part
+        # deletes a message once its write is done). Checked on the queues, not by counting the store:
+        # counting its rows here would fill this process's page cache and show as this process's memory.
         client.flush(timeout=DRAIN_TIMEOUT)
-        store, job_store = wiring.store, wiring.job_store
+        queues = [wiring.queue(name) for name in (ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE)]
         deadline = time.monotonic() + DRAIN_TIMEOUT
-        while store.counts().total_interactions < total_interactions and time.monotonic() < deadline:
-            time.sleep(0.2)
-        oldest = 0  # jobs finish about in submission order: follow the front
-        while oldest < traffic.jobs and time.monotonic() < deadline:
-            job = job_store.get(job_id(run_tag, oldest))
-            if job is not None and job.finished:
-                oldest += 1
-            else:
-                time.sleep(0.05)
+        while any(_depth(q) for q in queues) and time.monotonic() < deadline:
+            time.sleep(0.05)
         drain_seconds = time.perf_counter() - traffic_end
         cpu_s = {label: _cpu(p) - warm_up_cpu[label] for label, p in processes.items()}
         cpu_s["producer"] = traffic.caller_cpu + _client_threads_cpu() - warm_up_cpu["client_threads"]
         cpu_s["submitter"] = traffic.submitter_cpu
-        observer.pending.put(None)
-        observer.join()
         sampler.stopping.set()
         sampler.join()
+        observer.pending.put(None)
+        observer.join()
         stats = client.stats()
         client.close(timeout=10)
     load_after = os.getloadavg()
@@ -411,8 +411,8 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
     warm_up_ms = (wall_start + args.warm_up) * 1000
     warm_up_index = next(n for n, s in enumerate(sampler.samples) if s.at >= args.warm_up)
     loss = account(wiring, run_tag, total_interactions, traffic, stats)
-    latencies, by_window = interaction_latencies(store, warm_up_ms, wall_start)
-    job_latencies, job_windows = job_latencies_ms(job_store, run_tag, traffic.jobs, args.job_rate, wall_start, args.warm_up)
+    latencies, by_window = interaction_latencies(wiring.store, warm_up_ms, wall_start)
+    job_latencies, job_windows = job_latencies_ms(wiring.job_store, run_tag, traffic.jobs, args.job_rate, wall_start, args.warm_up)
     windows = [(at, p50, p99, job_windows.get(at, float("nan"))) for at, p50, p99 in by_window]
     wiring.close()
     return Run(
@@ -480,8 +480,7 @@ def account(wiring: Wiring, run: int, interactions: int, traffic: Traffic, stats
     dead = {}
     for name in (ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE):
         dlq = wiring.queue(name).dead_letter_queue
-        attrs = dlq.attributes() if dlq is not None else None
-        dead[name] = 0 if attrs is None else attrs.visible + attrs.in_flight + attrs.delayed
+        dead[name] = 0 if dlq is None else _depth(dlq)
     return {
         "interactions": {"expected": stored.expected, "arrived": stored.arrived, "lost": stored.lost,
                          "duplicated": stored.duplicated, "unexpected": stored.unexpected, "details": stored.details},
@@ -688,7 +687,7 @@ def draw(run: Run, path: pathlib.Path) -> None:
         axis.legend(loc="upper right", fontsize=8, ncol=2)
         axis.set_ylim(bottom=0)
     depth.text(run.args.warm_up / 2, 0.97, "warm-up", transform=depth.get_xaxis_transform(), ha="center", va="top", fontsize=8)
-    depth.text(run.samples[run.end_index].at, 0.97, "traffic ends ", transform=depth.get_xaxis_transform(), ha="right", va="top", fontsize=8)
+    depth.text(run.samples[run.end_index].at, 0.03, "traffic ends ", transform=depth.get_xaxis_transform(), ha="right", va="bottom", fontsize=8)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
