@@ -585,6 +585,8 @@ def report(run: Run, plot: pathlib.Path | None, *, update_readme: bool = False) 
         f"{VISIBLE_SAMPLE_EVERY} ({len(run.visible_latency_ms):,} samples{', ' + str(run.visible_missing) + ' never seen' if run.visible_missing else ''}). "
         "Job latency: scheduled submit → `succeeded` (the result processor's `finished_at`); "
         f"`JobService.submit` took {percentile(run.traffic.submit_us, 50) / 1000:.2f} / {percentile(run.traffic.submit_us, 99) / 1000:.2f} ms (p50 / p99). "
+        "Lost: interactions not stored (answered), jobs not `succeeded`; duplicated: interactions stored twice or "
+        "never sent, jobs run more than once (attempts above 1). "
         "Queue depth: visible + in flight, sampled every second. RSS: at the warm-up's end and at the traffic's end "
         "(peak over the span between). CPU: from the kernel over the measured span and the drain after it "
         f"({run.drain_seconds:.1f} s); in the benchmark process by thread as well: the producer is the logging loop's "
