@@ -25,7 +25,8 @@ fills in about that) and then for the measured seconds (300 by default). Measure
 * latency from ``log_query`` to the stored interaction, for every interaction of the measured span:
   the worker's ``processed_at`` (its clock reading when it writes the batch, ms) minus the query's
   timestamp, which is its *scheduled* time (so a producer running late counts against the pipeline);
-  and, for one interaction in 100, until a reader in this process sees it in the store (commit included);
+  and, for one interaction in 100, until a reader sees it in the store (commit included; the reader,
+  ``bench/_soak_reader.py``, is a process of its own, its page cache no part of the chatbot's memory);
 * job latency, scheduled submit → ``succeeded`` in the job store (the result processor's ``finished_at``);
 * each process's resident memory every second (start = the end of the warm-up, end = the end of the
   traffic; growth beyond 10 % is the soak's failure), and its CPU seconds from the kernel over the
@@ -40,12 +41,11 @@ fills in about that) and then for the measured seconds (300 by default). Measure
 from __future__ import annotations
 
 import argparse
-import collections
 import contextlib
+import json
 import datetime
 import os
 import pathlib
-import queue
 import sys
 import tempfile
 import threading
@@ -62,6 +62,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(ROOT))  # the fault suite's tallies (tests/reliability/harness.py)
 from _common import machine, percentile, table, write_json, write_result  # noqa: E402
+from _soak_reader import interaction_id  # noqa: E402
 from e2e_bench import _wait_until_ready  # noqa: E402
 from jobs_bench import _bench_env, _process  # noqa: E402
 
@@ -95,11 +96,6 @@ ROLES = ("Backend engineer", "Platform engineer", "Data engineer", "Engineering 
 QUERY_METADATA = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "referer": "https://cv.example.dev"}
 ANSWER = "I have 7 years of TypeScript experience, mostly with Node.js and Express."
 SOURCES = ("TypeScript", "Node.js", "Express")
-
-
-def interaction_id(run: int, i: int) -> str:
-    """The i-th interaction's correlation id (derived, so the run keeps no list of them while it soaks)."""
-    return str(uuid.UUID(int=(run << 64) | (1 << 63) | i))
 
 
 def job_id(run: int, i: int) -> str:
@@ -172,39 +168,6 @@ class Sampler(threading.Thread):
                 self.stopping.wait(max(0.0, next_at - time.perf_counter()))
 
 
-class VisibilityObserver(threading.Thread):
-    """Polls the store (every 2 ms, oldest first) for the sampled interactions: when a reader first sees each."""
-
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(name="soak-observer", daemon=True)
-        self.settings = settings
-        self.pending: queue.SimpleQueue[tuple[str, float] | None] = queue.SimpleQueue()
-        #: (scheduled wall-clock second, ms from scheduled to seen)
-        self.seen: list[tuple[float, float]] = []
-        self.missing = 0
-
-    def run(self) -> None:
-
-        with Wiring(self.settings) as wiring:
-            store = wiring.store
-            waiting: collections.deque[tuple[str, float]] = collections.deque()
-            done = False
-            while not done or waiting:
-                while not self.pending.empty():
-                    item = self.pending.get()
-                    if item is None:
-                        done, deadline = True, time.monotonic() + DRAIN_TIMEOUT
-                    else:
-                        waiting.append(item)
-                while waiting and store.get_interaction(waiting[0][0]) is not None:
-                    _, scheduled = waiting.popleft()
-                    self.seen.append((scheduled, (time.time() - scheduled) * 1000))
-                if done and waiting and time.monotonic() > deadline:
-                    self.missing = len(waiting)
-                    return
-                time.sleep(0.002)
-
-
 # -- the traffic ----------------------------------------------------------------------
 
 
@@ -223,7 +186,7 @@ class Traffic:
 
 
 def log_interactions(client: Any, run: int, rate: float, total: int, warm_up: int, started: float, wall_start: float,
-                     traffic: Traffic, observer: VisibilityObserver) -> None:  # fmt: skip
+                     traffic: Traffic) -> None:  # fmt: skip
     """Open loop: every interaction due by now is logged, then sleep until the next one is due."""
     i = 0
     cpu_at_warm_up = None
@@ -248,8 +211,6 @@ def log_interactions(client: Any, run: int, rate: float, total: int, warm_up: in
             else:
                 client.log_query(query, session_id=session, correlation_id=cid, metadata=QUERY_METADATA, timestamp=ts)
                 _log_response(client, cid, session, ts)
-            if i % VISIBLE_SAMPLE_EVERY == 0:
-                observer.pending.put((cid, scheduled))
             i += 1
         traffic.interactions = i
         ahead = started + i / rate - time.perf_counter()
@@ -356,7 +317,7 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
     jobs_made = iter(range(1 << 62))
     service = JobService(wiring.job_store, wiring.queue(JOBS_REQUEST_QUEUE), registry, new_id=lambda: job_id(run_tag, next(jobs_made)))
     load_before = os.getloadavg()
-    with _processes(_children(args.job_type), env, tmp) as children:
+    with _processes(_children(args.job_type), env, tmp) as children, contextlib.ExitStack() as stack:
         for process in children.values():
             _wait_until_ready(process, data_dir)
         client = open_client(settings)
@@ -364,12 +325,15 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
         seconds = args.warm_up + args.seconds
         total_interactions, total_jobs = int(args.rate * seconds), int(args.job_rate * seconds)
         traffic = Traffic()
-        observer = VisibilityObserver(settings)
+        seen_file = tmp / "reader.json"
+        reader = [sys.executable, str(HERE / "_soak_reader.py"), str(run_tag), str(total_interactions), str(VISIBLE_SAMPLE_EVERY), str(seen_file)]
+        reader_process = stack.enter_context(_process(reader, env, tmp / "reader.log"))
+        _wait_until_ready(reader_process, data_dir)
         started, wall_start = time.perf_counter(), time.time()
         sampler = Sampler(settings, client, processes, started)
         warm_up_interactions, warm_up_jobs = int(args.rate * args.warm_up), int(args.job_rate * args.warm_up)
         submitter = Submitter(service, args.job_type, args.job_rate, total_jobs, warm_up_jobs, started, traffic)
-        observer.start(), sampler.start(), submitter.start()
+        sampler.start(), submitter.start()
         print(f"soaking for {args.warm_up:g} + {args.seconds:g} s: {total_interactions:,} interactions, {total_jobs:,} jobs", flush=True)
 
         # The warm-up's end: where the measured span's CPU and memory start.
@@ -381,7 +345,7 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
 
         marker = threading.Thread(target=mark_warm_up, name="soak-marker", daemon=True)
         marker.start()
-        log_interactions(client, run_tag, args.rate, total_interactions, warm_up_interactions, started, wall_start, traffic, observer)
+        log_interactions(client, run_tag, args.rate, total_interactions, warm_up_interactions, started, wall_start, traffic)
         submitter.join()
         traffic_end = time.perf_counter()
         marker.join()
@@ -402,8 +366,7 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
         cpu_s["submitter"] = traffic.submitter_cpu
         sampler.stopping.set()
         sampler.join()
-        observer.pending.put(None)
-        observer.join()
+        seen = _reader_results(reader_process, seen_file)
         stats = client.stats()
         client.close(timeout=10)
     load_after = os.getloadavg()
@@ -426,8 +389,10 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
         measured_jobs=total_jobs - warm_up_jobs,
         interaction_latency_ms=latencies,
         latency_by_window=windows,
-        visible_latency_ms=[ms for at, ms in observer.seen if at * 1000 >= warm_up_ms],
-        visible_missing=observer.missing,
+        visible_latency_ms=[
+            (at - (wall_start + i / args.rate)) * 1000 for i, at in seen.items() if i >= warm_up_interactions
+        ],
+        visible_missing=len(range(0, total_interactions, VISIBLE_SAMPLE_EVERY)) - len(seen),
         job_latency_ms=job_latencies,
         drain_seconds=drain_seconds,
         loss=loss,
@@ -437,6 +402,20 @@ def soak(args: argparse.Namespace, tmp: pathlib.Path) -> Run:
 
 
 WINDOW_SECONDS = 5
+
+
+def _reader_results(reader: psutil.Process, seen_file: pathlib.Path) -> dict[int, float]:
+    """When the reader saw each sampled interaction ({index: wall-clock second}); it ends once it has seen the last."""
+    deadline = time.monotonic() + 60
+    while not seen_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not seen_file.exists():  # it is still waiting for one: what it saw so far
+        reader.terminate()
+        while not seen_file.exists() and time.monotonic() < deadline + 20:
+            time.sleep(0.1)
+    if not seen_file.exists():
+        return {}
+    return {int(i): at for i, at in json.loads(seen_file.read_text(encoding="utf-8"))["seen"].items()}
 
 
 def interaction_latencies(store: Any, warm_up_ms: float, wall_start: float) -> tuple[list[float], list[tuple[float, float, float]]]:
@@ -582,7 +561,7 @@ def report(run: Run, plot: pathlib.Path | None, *, update_readme: bool = False) 
         summary
         + f"\n\nInteraction latency: the worker's `processed_at` minus the query's scheduled time (the producer was at "
         f"most {run.traffic.max_lag_ms:.1f} ms behind its schedule, {run.traffic.late_ticks} times more than 10 ms); "
-        f"seen by a reader: a thread here polling the store every 2 ms for one interaction in "
+        f"seen by a reader: a process of its own (`bench/_soak_reader.py`) polling the store every 2 ms for one interaction in "
         f"{VISIBLE_SAMPLE_EVERY} ({len(run.visible_latency_ms):,} samples{', ' + str(run.visible_missing) + ' never seen' if run.visible_missing else ''}). "
         "Job latency: scheduled submit → `succeeded` (the result processor's `finished_at`); "
         f"`JobService.submit` took {percentile(run.traffic.submit_us, 50) / 1000:.2f} / {percentile(run.traffic.submit_us, 99) / 1000:.2f} ms (p50 / p99). "
@@ -592,7 +571,7 @@ def report(run: Run, plot: pathlib.Path | None, *, update_readme: bool = False) 
         "(peak over the span between). CPU: from the kernel over the measured span and the drain after it "
         f"({run.drain_seconds:.1f} s); in the benchmark process by thread as well: the producer is the logging loop's "
         "thread and the client's sender threads, the submitter the thread calling `JobService.submit` (the rest of "
-        "its CPU is this benchmark's sampler, observer and drain checks, and SQLite's checkpointer threads). "
+        "its CPU is this benchmark's sampler and drain checks, and SQLite's checkpointer threads). "
         f"The client retried {client['retries']} sends.\n\n"
         "## Goals\n\n" + table(["goal", "measured", "met"], goals)
     )
