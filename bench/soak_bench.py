@@ -531,7 +531,6 @@ def report(run: Run, plot: pathlib.Path | None, *, update_readme: bool = False) 
         )
     growths = {label: (_rss(run, label)[1] - _rss(run, label)[0]) / _rss(run, label)[0] for label in run.samples[0].rss_mb}
     worst = max(growths, key=lambda k: growths[k])
-    p99 = percentile(run.interaction_latency_ms, 99)
     lost = interactions["lost"] + jobs["lost"]
     duplicated = interactions["duplicated"] + interactions["unexpected"] + jobs["ranTwice"]
     client = loss["client"]
