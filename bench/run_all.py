@@ -19,6 +19,7 @@ ORDER = [
     "assistant_bench",
     "jobs_bench",
     "web_bench",
+    "soak_bench",  # 6 minutes by default (BENCH_SOAK_SECONDS, BENCH_SOAK_WARMUP)
 ]
 
 
