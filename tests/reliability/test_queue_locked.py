@@ -52,13 +52,13 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
     settings = Settings.from_env(env)
     open_queue(settings)  # the database exists before anyone locks it
     # enough pairs for a steady RATE over the lock and a few seconds either side
-    traffic = contract_traffic((LOCK_SECONDS + 5) * RATE // 2, seed=2, prefix="locked-")
+    traffic = contract_traffic((LOCK_SECONDS + 3) * RATE // 2, seed=2, prefix="locked-")
     times = CallTimes()
     client = open_client(settings)  # the defaults, as the chatbot gets them
     worker = CliProcess(env, "worker", "--wait", "1", log_dir=logs)
     locker_out = logs / "locker.out"
     try:
-        at = log_steadily(client.log, traffic.events, 0, rate=RATE, times=times, seconds=2)
+        at = log_steadily(client.log, traffic.events, 0, rate=RATE, times=times, seconds=1)
         with open(locker_out, "wb") as out:
             locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(data_dir / "queues.db"), str(LOCK_SECONDS)], stdout=out)
         during_lock = at

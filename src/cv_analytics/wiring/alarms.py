@@ -81,7 +81,7 @@ def observe(
     store: Store | None = None,
     totals: Callable[[], tuple[int, int]] | None = None,
 ) -> Observation:
-    """The figures of one check: every queue and its DLQ, the spool, the worker's totals, last week's report."""
+    """The figures of one check: every queue and its DLQ, the spool and the clients' drops, the worker's totals, last week's report."""
     figures: list[QueueFigures] = []
     for queue in queues:
         for q in (queue, queue.dead_letter_queue):
@@ -99,6 +99,8 @@ def observe(
         processed_total=processed,
         failed_total=failed,
         last_week_report_sent=_last_week_sent(settings, store, now),
+        events_dropped=spool.dropped,
+        last_drop_age_seconds=None if spool.last_drop_ms is None else max(0.0, now - spool.last_drop_ms / 1000),
     )
 
 
