@@ -46,3 +46,20 @@ def test_an_unknown_backend_url_names_the_variable_to_fix(tmp_path, env, named):
     wiring = Wiring(Settings.from_env(env, data_dir=tmp_path))
     with pytest.raises(ConfigurationError, match=named):
         wiring.queue() if "QUEUE" in named else wiring.store
+
+
+def test_the_spool_bound_is_a_setting_the_wired_client_takes(tmp_path):
+    from cv_analytics.wiring.client import open_client
+
+    settings = Settings.from_env({"CV_ANALYTICS_SPOOL_MAX_BYTES": "65536"}, data_dir=tmp_path)
+    assert settings.spool_max_bytes == 65_536
+    client = open_client(settings)
+    try:
+        assert client._options["max_spool_bytes"] == 65_536
+        assert open_client(settings, max_spool_bytes=10)._options["max_spool_bytes"] == 10  # an explicit option wins
+    finally:
+        client.close(timeout=1)
+    assert Settings.from_env({}, data_dir=tmp_path).spool_max_bytes is None  # the client's own default then
+    for bad in ("0", "1.5", "lots"):
+        with pytest.raises(ConfigurationError, match="CV_ANALYTICS_SPOOL_MAX_BYTES"):
+            Settings.from_env({"CV_ANALYTICS_SPOOL_MAX_BYTES": bad}, data_dir=tmp_path)
