@@ -53,12 +53,13 @@ def test_the_spool_bound_is_a_setting_the_wired_client_takes(tmp_path):
 
     settings = Settings.from_env({"CV_ANALYTICS_SPOOL_MAX_BYTES": "65536"}, data_dir=tmp_path)
     assert settings.spool_max_bytes == 65_536
-    client = open_client(settings)
+    wired, explicit = open_client(settings), open_client(settings, max_spool_bytes=10)
     try:
-        assert client._options["max_spool_bytes"] == 65_536
-        assert open_client(settings, max_spool_bytes=10)._options["max_spool_bytes"] == 10  # an explicit option wins
+        assert wired._options["max_spool_bytes"] == 65_536
+        assert explicit._options["max_spool_bytes"] == 10  # an option given in code wins
     finally:
-        client.close(timeout=1)
+        wired.close(timeout=1)
+        explicit.close(timeout=1)
     assert Settings.from_env({}, data_dir=tmp_path).spool_max_bytes is None  # the client's own default then
     for bad in ("0", "1.5", "lots"):
         with pytest.raises(ConfigurationError, match="CV_ANALYTICS_SPOOL_MAX_BYTES"):

@@ -7,10 +7,6 @@ lock, and after it is released every interaction arrives exactly once.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-
 import pytest
 
 from cv_analytics.stores.models import InteractionStatus
@@ -18,9 +14,11 @@ from cv_analytics.wiring import Settings, open_queue, open_store
 from cv_analytics.wiring.client import open_client
 
 from .harness import (
+    CALLER_P99_BOUND_MS,
     CallTimes,
     CliProcess,
     Survived,
+    WriteLocker,
     assert_exactly_once,
     contract_traffic,
     log_steadily,
@@ -32,19 +30,6 @@ from .harness import (
 LOCK_SECONDS = 30
 #: events per second the client logs, before, during and after the lock
 RATE = 1_500
-#: the issue's bound on the caller's wait at p99, milliseconds
-P99_BOUND_MS = 1.0
-
-#: Holds the write lock of the database named by argv[1] for argv[2] seconds; says when it had it and when it let go.
-LOCKER = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", time.time(), flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("ROLLBACK")
-print("released", time.time(), flush=True)
-"""
 
 
 @pytest.mark.slow
@@ -56,15 +41,13 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
     times = CallTimes()
     client = open_client(settings)  # the defaults, as the chatbot gets them
     worker = CliProcess(env, "worker", "--wait", "1", log_dir=logs)
-    locker_out = logs / "locker.out"
     try:
         at = log_steadily(client.log, traffic.events, 0, rate=RATE, times=times, seconds=1)
-        with open(locker_out, "wb") as out:
-            locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(data_dir / "queues.db"), str(LOCK_SECONDS)], stdout=out)
+        locker = WriteLocker(data_dir / "queues.db", LOCK_SECONDS, log_dir=logs)
         during_lock = at
-        at = log_steadily(client.log, traffic.events, at, rate=RATE, times=times, until=lambda: locker.poll() is not None)
+        at = log_steadily(client.log, traffic.events, at, rate=RATE, times=times, until=locker.released)
         during_lock = at - during_lock
-        locker.wait(LOCK_SECONDS + 30)
+        held = locker.held_seconds()
         at = log_steadily(client.log, traffic.events, at, rate=RATE, times=times)
         assert at == len(traffic.events)
         stats_at_release = client.stats()
@@ -79,8 +62,6 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
         client.close(timeout=10)
         worker.terminate()
 
-    lines = dict(line.split() for line in locker_out.read_text().splitlines())
-    held = float(lines["released"]) - float(lines["locked"])
     stats = client.stats()
     record_survived(
         Survived(
@@ -89,12 +70,12 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
             f"{len(traffic):,} events at {RATE:,}/s ({during_lock:,} during the lock), 10 % responses first",
             lost=tally.lost,
             duplicated=tally.duplicated,
-            notes=f"{times.summary()} (bound p99 {P99_BOUND_MS:g} ms); {stats.spooled:,} spooled, {stats.dropped} dropped",
+            notes=f"{times.summary()} (bound p99 {CALLER_P99_BOUND_MS:g} ms); {stats.spooled:,} spooled, {stats.dropped} dropped",
         )
     )
     assert held >= LOCK_SECONDS and during_lock >= LOCK_SECONDS * RATE * 0.9, (held, during_lock)
     assert stats_at_release.spooled > 0, "the client did not spool while the queue was locked"
     assert flushed and stats.dropped == 0 and stats.invalid == 0, stats
     assert worker_alive, worker.stderr()[-3000:]
-    assert times.percentile_ms(0.99) <= P99_BOUND_MS, times.summary()
+    assert times.percentile_ms(0.99) <= CALLER_P99_BOUND_MS, times.summary()
     assert_exactly_once(tally, "interactions logged while the queue was locked")
