@@ -7,6 +7,8 @@ lock, and after it is released every interaction arrives exactly once.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from cv_analytics.stores.models import InteractionStatus
@@ -29,7 +31,7 @@ from .harness import (
 
 LOCK_SECONDS = 30
 #: events per second the client logs, before, during and after the lock
-RATE = 1_500
+RATE = 1_000
 
 
 @pytest.mark.slow
@@ -48,14 +50,20 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
         at = log_steadily(client.log, traffic.events, at, rate=RATE, times=times, until=locker.released)
         during_lock = at - during_lock
         held = locker.held_seconds()
+        released_at = time.monotonic()
         at = log_steadily(client.log, traffic.events, at, rate=RATE, times=times)
         assert at == len(traffic.events)
         stats_at_release = client.stats()
-        flushed = client.flush(timeout=60)
+        flushed = client.flush(timeout=180)
 
         store = open_store(settings)
         answered = lambda: store.counts().interactions.get(InteractionStatus.ANSWERED, 0)  # noqa: E731
-        wait_until(lambda: answered() >= len(traffic.correlation_ids), 90, what="every interaction stored after the lock")
+        waited = ""
+        try:
+            wait_until(lambda: answered() >= len(traffic.correlation_ids), 240, what="every interaction stored after the lock")
+        except AssertionError as exc:  # recorded below, then failed with what was seen
+            waited = f"{exc}: {client.stats()}, store {store.counts()}, queue {open_queue(settings).attributes()}"
+        recovered = time.monotonic() - released_at
         tally = tally_interactions(store, traffic.correlation_ids)
         worker_alive = worker.alive()
     finally:
@@ -70,9 +78,13 @@ def test_queue_locked_for_30_s_the_caller_never_waits_and_everything_arrives_aft
             f"{len(traffic):,} events at {RATE:,}/s ({during_lock:,} during the lock), 10 % responses first",
             lost=tally.lost,
             duplicated=tally.duplicated,
-            notes=f"{times.summary()} (bound p99 {CALLER_P99_BOUND_MS:g} ms); {stats.spooled:,} spooled, {stats.dropped} dropped",
+            notes=(
+                f"{times.summary()} (bound p99 {CALLER_P99_BOUND_MS:g} ms); {stats.spooled:,} spooled, "
+                f"{stats.dropped} dropped; all stored {recovered:.0f} s after the release"
+            ),
         )
     )
+    assert not waited, f"{waited}\nworker:\n{worker.stderr()[-3000:]}"
     assert held >= LOCK_SECONDS and during_lock >= LOCK_SECONDS * RATE * 0.9, (held, during_lock)
     assert stats_at_release.spooled > 0, "the client did not spool while the queue was locked"
     assert flushed and stats.dropped == 0 and stats.invalid == 0, stats

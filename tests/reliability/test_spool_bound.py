@@ -98,17 +98,17 @@ def test_spool_at_its_bound_drops_are_counted_shown_by_status_and_exactly_the_ke
         locker.wait_locked()
         logged = log_steadily(client.log, traffic.events, 0, rate=RATE, times=times, until=locker.released)
         held_lock = locker.held_seconds()
-        flushed = client.flush(timeout=60)
+        flushed = client.flush(timeout=180)
         dropped = client.stats().dropped
         kept = logged - dropped
 
         store = open_store(settings)
-        wait_until(lambda: stored_events(store) >= kept, 60, what=f"the {kept} kept events stored")
-        wait_until(
-            lambda: any(row.kind is AlarmKind.EVENTS_DROPPED and row.state is AlarmState.ALARM for row in SQLiteAlarmStates(data_dir / "alarms.db").rows()),
-            60,
-            what="the worker's alarm check to raise events-dropped",
-        )
+        waited = ""
+        try:
+            wait_until(lambda: stored_events(store) >= kept, 180, what=f"the {kept:,} kept events stored")
+            wait_until(lambda: _dropped_alarm(data_dir) is AlarmState.ALARM, 120, what="the worker's check to raise events-dropped")
+        except AssertionError as exc:  # recorded below, then failed with what was seen
+            waited = f"{exc}: {client.stats()}, store {store.counts()}, alarm {_dropped_alarm(data_dir)}"
         client.close(timeout=10)
         as_json = json.loads(_cli(env, "status", "--json").stdout)
         as_text = _cli(env, "status").stdout
@@ -134,6 +134,7 @@ def test_spool_at_its_bound_drops_are_counted_shown_by_status_and_exactly_the_ke
             ),
         )
     )
+    assert not waited, f"{waited}\nworker:\n{worker.stderr()[-3000:]}"
     assert dropped > 0 and stats.spooled > 0 and flushed, stats
     assert as_json["spool"]["dropped"] == dropped and as_json["spool"]["lastDrop"], as_json["spool"]
     assert f"spool: {dropped} event(s) dropped by clients, the last at {as_json['spool']['lastDrop']}" in as_text, as_text
@@ -141,6 +142,11 @@ def test_spool_at_its_bound_drops_are_counted_shown_by_status_and_exactly_the_ke
     assert worker_alive, worker.stderr()[-3000:]
     assert times.percentile_ms(0.99) <= CALLER_P99_BOUND_MS, times.summary()
     assert (held.events, held.wrong[:5], tally.duplicated) == (kept, [], 0), (held, tally)
+
+
+def _dropped_alarm(data_dir) -> AlarmState | None:
+    rows = SQLiteAlarmStates(data_dir / "alarms.db").rows()
+    return next((row.state for row in rows if row.kind is AlarmKind.EVENTS_DROPPED), None)
 
 
 def _cli(env, *args: str) -> subprocess.CompletedProcess[str]:
