@@ -55,3 +55,21 @@ def test_the_jobs_queues_visibility_timeouts_come_from_their_settings(tmp_path):
         assert wiring.queue(JOBS_RESPONSE.name).config.visibility_timeout == 3
     with Wiring(Settings.from_env({}, data_dir=tmp_path)) as wiring:
         assert wiring.queue(JOBS_RESPONSE.name).config.visibility_timeout == JOBS_RESPONSE.config.visibility_timeout == 300
+
+
+def test_the_spool_bound_is_a_setting_the_wired_client_takes(tmp_path):
+    from cv_analytics.wiring.client import open_client
+
+    settings = Settings.from_env({"CV_ANALYTICS_SPOOL_MAX_BYTES": "65536"}, data_dir=tmp_path)
+    assert settings.spool_max_bytes == 65_536
+    wired, explicit = open_client(settings), open_client(settings, max_spool_bytes=10)
+    try:
+        assert wired._options["max_spool_bytes"] == 65_536
+        assert explicit._options["max_spool_bytes"] == 10  # an option given in code wins
+    finally:
+        wired.close(timeout=1)
+        explicit.close(timeout=1)
+    assert Settings.from_env({}, data_dir=tmp_path).spool_max_bytes is None  # the client's own default then
+    for bad in ("0", "1.5", "lots"):
+        with pytest.raises(ConfigurationError, match="CV_ANALYTICS_SPOOL_MAX_BYTES"):
+            Settings.from_env({"CV_ANALYTICS_SPOOL_MAX_BYTES": bad}, data_dir=tmp_path)

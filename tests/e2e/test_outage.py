@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 
 import pytest
@@ -88,3 +90,32 @@ def _record_a_lone_query_then_outlive_its_timeout(cli, cli_env, tmp_path, cid: s
     cli("worker", "--drain")  # recorded as pending: not yet past the one-second timeout
     assert exported(cli) == []
     time.sleep(1.5)
+
+
+@pytest.mark.slow
+def test_a_worker_started_while_the_queue_database_is_locked_waits_for_it(cli, cli_env, tmp_path):
+    """Issue 12, scenario 2: the alarm check opened every queue at start-up, creating the jobs queues
+    nobody had used yet; that needs the write lock, and a locked database ended the worker with an error."""
+    query = tmp_path / "query.json"
+    query.write_text(
+        json.dumps({"eventType": "query", "correlationId": "locked-1", "timestamp": 1_763_164_800_000,
+                     "sessionId": "s1", "query": "Do you know Rust?"})
+    )  # fmt: skip
+    cli("send", str(query))  # the analytics queue only
+    locker = sqlite3.connect(tmp_path / "data" / "queues.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    stderr = tmp_path / "worker.err"
+    try:
+        with open(stderr, "wb") as err:
+            worker = subprocess.Popen([sys.executable, "-m", "cv_analytics", "worker", "--drain", "--wait", "0"],
+                                      env=cli_env, stderr=err)  # fmt: skip
+        deadline = time.monotonic() + 60
+        while b"consumer of analytics paused" not in stderr.read_bytes() and worker.poll() is None:
+            assert time.monotonic() < deadline, stderr.read_text()
+            time.sleep(0.05)
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    assert worker.wait(60) == 0, stderr.read_text()
+    status = json.loads(cli("status", "--json").stdout)
+    assert status["store"]["pendingQueries"] == 1

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from cv_analytics.client.drops import record_drops
 from cv_analytics.clock import ManualClock
 from cv_analytics.events import QueryEvent, to_json
 from cv_analytics.exceptions import ConfigurationError
@@ -162,3 +163,27 @@ def test_without_mail_settings_changes_go_to_the_log_only(tmp_path, caplog):
         changes = monitor.check(observe(settings, [queue], clock=clock))
     assert [c.alarm for c in changes if c.state is AlarmState.ALARM] == ["dlq-depth:analytics-dlq"]
     assert "alarm dlq-depth:analytics-dlq: new -> ALARM" in caplog.text
+
+
+def test_events_dropped_by_a_client_raise_an_alarm_that_clears_a_window_after_the_last_drop(tmp_path, caplog):
+    clock = ManualClock(MONDAY_AFTERNOON)
+    settings = Settings.from_env({}, data_dir=tmp_path / "data")
+    monitor = open_alarm_monitor(settings, clock=clock, notifiers=[])
+
+    def dropped_alarm() -> tuple[AlarmState, float | None]:
+        monitor.check(observe(settings, [], clock=clock))
+        [row] = [r for r in SQLiteAlarmStates(tmp_path / "data" / "alarms.db").rows() if r.kind is AlarmKind.EVENTS_DROPPED]
+        return row.state, row.value
+
+    assert dropped_alarm() == (AlarmState.OK, 0)  # no spool directory yet: nothing dropped
+    settings.spool_dir.mkdir(parents=True)
+    record_drops(settings.spool_dir, 7, at_ms=int(clock.now() * 1000))  # what a client writes when its spool is full
+    with caplog.at_level("WARNING", logger="cv_analytics.ops.alarms"):
+        assert dropped_alarm() == (AlarmState.ALARM, 7)
+    assert "7 event(s) dropped by clients, the last 0 s ago" in caplog.text
+    clock.advance(899)
+    assert dropped_alarm()[0] is AlarmState.ALARM
+    clock.advance(2)  # the default window (900 s) after the last drop
+    assert dropped_alarm() == (AlarmState.OK, 7)
+    record_drops(settings.spool_dir, 1, at_ms=int(clock.now() * 1000))
+    assert dropped_alarm() == (AlarmState.ALARM, 8)

@@ -49,6 +49,7 @@ from ..clock import Clock
 from ..exceptions import EventTooLargeError, InvalidEventError, QueueUnavailableError
 from ..queues.base import MAX_BATCH_BYTES, MAX_BATCH_SIZE, OutgoingMessage, Queue, SendOutcome
 from . import records
+from .drops import record_drops
 from .spool import Spool
 
 logger = logging.getLogger("cv_analytics.client")
@@ -62,6 +63,8 @@ _FILL_STEP = 50
 RESCAN_INTERVAL = 30.0
 #: The same warning at most this often (clock seconds).
 WARNING_INTERVAL = 60.0
+#: New drops are added to the spool directory's total (what ``status`` shows) at most this often (clock seconds).
+DROPS_RECORD_INTERVAL = 1.0
 
 
 class Control:
@@ -163,6 +166,8 @@ class Sender:
         self._control = control
         self._buffer_drops = buffer_drops
         self._drops_seen = 0
+        self._drops_recorded = 0
+        self._drops_record_at = 0.0
         self._spool = Spool(spool_dir, max_bytes=max_spool_bytes, segment_bytes=spool_segment_bytes, clock=clock)
         self._spool_open = False
         self._spool_retry_at = 0.0
@@ -369,6 +374,22 @@ class Sender:
             self._warn("buffer-full", "analytics buffer full: %d event(s) dropped so far (raise max_buffer, "
                        "or check that the spool directory is writable)", drops)
             self._drops_seen = drops
+        self._record_drops()
+
+    def _record_drops(self, *, final: bool = False) -> None:
+        """Add the drops since the last time to the spool directory's total (``status`` shows it), about once a second."""
+        dropped = self._buffer_drops() + self.counters.dropped
+        now = self._clock.now()
+        if dropped <= self._drops_recorded or (not final and now < self._drops_record_at):
+            return
+        self._drops_record_at = now + DROPS_RECORD_INTERVAL
+        try:
+            record_drops(self._spool.directory, dropped - self._drops_recorded, at_ms=int(now * 1000))
+        except OSError as exc:
+            self._warn("drops-record", "cannot record %d dropped event(s) in %s for `cv-analytics status`: %s",
+                       dropped - self._drops_recorded, self._spool.directory, exc)
+            return
+        self._drops_recorded = dropped
 
     def _drained_now(self) -> bool:
         return (
@@ -380,6 +401,7 @@ class Sender:
 
     def _finish(self) -> None:
         self._drained = self._drained_now()
+        self._record_drops(final=True)
         self._spool.close()
 
     # -- batches ---------------------------------------------------------------

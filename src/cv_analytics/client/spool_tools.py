@@ -27,6 +27,7 @@ from ..events import SECONDS_THRESHOLD
 from ..exceptions import CVAnalyticsError
 from ..queues.base import Queue
 from . import records
+from .drops import read_drops
 from .spool import POSITION_SUFFIX, SEGMENT_SUFFIX, Spool
 
 #: Events taken from the spool per ``send_many`` at most, and their bytes at most.
@@ -36,7 +37,7 @@ _REPLAY_BYTES = 2 * 1024 * 1024
 
 @dataclass(frozen=True)
 class SpoolStatus:
-    """The backlog of a spool directory."""
+    """The backlog of a spool directory, and what clients on it dropped."""
 
     directory: str
     #: whether the directory exists at all
@@ -52,13 +53,20 @@ class SpoolStatus:
     oldest_timestamp_ms: int | None
     #: lines that cannot be decoded (their events are lost)
     corrupt_lines: int
+    #: events clients on this directory dropped, ever (buffer full, spool at its bound; see :mod:`.drops`)
+    dropped: int = 0
+    #: when the latest drop was recorded (ms since the epoch), None before any
+    last_drop_ms: int | None = None
 
     @property
     def oldest(self) -> str | None:
         """The oldest event's time as ISO 8601 UTC."""
-        if self.oldest_timestamp_ms is None:
-            return None
-        return dt.datetime.fromtimestamp(self.oldest_timestamp_ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
+        return _iso(self.oldest_timestamp_ms)
+
+    @property
+    def last_drop(self) -> str | None:
+        """The latest drop's time as ISO 8601 UTC."""
+        return _iso(self.last_drop_ms)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -71,7 +79,16 @@ class SpoolStatus:
             "oldestTimestamp": self.oldest_timestamp_ms,
             "oldest": self.oldest,
             "corruptLines": self.corrupt_lines,
+            "dropped": self.dropped,
+            "lastDropTimestamp": self.last_drop_ms,
+            "lastDrop": self.last_drop,
         }
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass(frozen=True)
@@ -132,7 +149,7 @@ def _held(path: pathlib.Path) -> bool:
 
 
 def spool_status(spool_dir: str | os.PathLike[str]) -> SpoolStatus:
-    """Count what waits in ``spool_dir``: events, bytes, segments, the oldest event's time.
+    """Count what waits in ``spool_dir``: events, bytes, segments, the oldest event's time, and what clients dropped.
 
     Read-only: never creates the directory, never claims or changes a segment.
     A running client's segments are counted as of their last recorded position.
@@ -168,7 +185,8 @@ def spool_status(spool_dir: str | os.PathLike[str]) -> SpoolStatus:
             stamp = _record_timestamp(unread[0]) if unread else None  # lines are written oldest first
             if stamp is not None and (oldest is None or stamp < oldest):
                 oldest = stamp
-    return SpoolStatus(os.fspath(directory), True, events, size, count, held, oldest, corrupt)
+    drops = read_drops(directory)
+    return SpoolStatus(os.fspath(directory), True, events, size, count, held, oldest, corrupt, drops.dropped, drops.last_drop_ms)
 
 
 def replay_spool(spool_dir: str | os.PathLike[str], queue: Queue, *, clock: Clock | None = None) -> ReplayResult:

@@ -45,6 +45,7 @@ class AlarmKind(str, Enum):
     ERROR_RATE = "error-rate"
     SPOOL_BACKLOG_AGE = "spool-backlog-age"
     REPORT_MISSING = "report-missing"
+    EVENTS_DROPPED = "events-dropped"
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,8 @@ class AlarmRule:
     kind: AlarmKind
     threshold: float
     enabled: bool = True
-    #: error-rate: the window the rate is taken over, and the fewest messages it needs to say anything
+    #: error-rate: the window the rate is taken over, and the fewest messages it needs to say anything;
+    #: events-dropped: how long after the latest drop the alarm stays raised
     window_seconds: float = 900.0
     min_messages: int = 20
     #: only these queues (by name); every queue the rule applies to when empty
@@ -69,6 +71,9 @@ class AlarmRule:
             AlarmKind.ERROR_RATE: f"more than {self.threshold:.0%} of messages failed over {self.window_seconds:g} s",
             AlarmKind.SPOOL_BACKLOG_AGE: f"client spool backlog older than {self.threshold:g} s",
             AlarmKind.REPORT_MISSING: f"last week's report not sent {self.threshold / 3600:g} h after the week ended",
+            AlarmKind.EVENTS_DROPPED: (
+                f"more than {self.threshold:g} event(s) dropped by clients, the last within {self.window_seconds:g} s"
+            ),
         }[self.kind]
 
 
@@ -81,6 +86,8 @@ DEFAULT_RULES: dict[AlarmKind, AlarmRule] = {
     AlarmKind.SPOOL_BACKLOG_AGE: AlarmRule(AlarmKind.SPOOL_BACKLOG_AGE, 3600),
     # the scheduler sends on Monday morning: by Monday noon, last week's report is late
     AlarmKind.REPORT_MISSING: AlarmRule(AlarmKind.REPORT_MISSING, 12 * 3600),
+    # any drop is lost analytics: raised for the 15 minutes after the latest one
+    AlarmKind.EVENTS_DROPPED: AlarmRule(AlarmKind.EVENTS_DROPPED, 0),
 }
 
 _FIELDS = {"threshold": float, "enabled": bool, "window_seconds": float, "min_messages": int, "queues": tuple}
@@ -172,6 +179,9 @@ class Observation:
     failed_total: int | None = None
     #: whether last week's report was sent (None: not known here)
     last_week_report_sent: bool | None = None
+    #: events clients on the data directory dropped, ever, and how long ago the latest drop was (None: none yet)
+    events_dropped: int | None = None
+    last_drop_age_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -242,6 +252,13 @@ def _evaluate_rule(rule: AlarmRule, obs: Observation, history: _Samples | None) 
         if age is None:
             return []
         return [judged(name, age, age > rule.threshold, f"the oldest spooled event is {age:.0f} s old")]
+    if rule.kind is AlarmKind.EVENTS_DROPPED:
+        dropped, age = obs.events_dropped, obs.last_drop_age_seconds
+        if dropped is None:
+            return []
+        recent = age is not None and age <= rule.window_seconds
+        what = f"{dropped} event(s) dropped by clients" + (f", the last {age:.0f} s ago" if age is not None else "")
+        return [judged(name, dropped, dropped > rule.threshold and recent, what)]
     if rule.kind is AlarmKind.REPORT_MISSING:
         sent = obs.last_week_report_sent
         if sent is None:

@@ -81,7 +81,7 @@ def observe(
     store: Store | None = None,
     totals: Callable[[], tuple[int, int]] | None = None,
 ) -> Observation:
-    """The figures of one check: every queue and its DLQ, the spool, the worker's totals, last week's report."""
+    """The figures of one check: every queue and its DLQ, the spool and the clients' drops, the worker's totals, last week's report."""
     figures: list[QueueFigures] = []
     for queue in queues:
         for q in (queue, queue.dead_letter_queue):
@@ -99,6 +99,8 @@ def observe(
         processed_total=processed,
         failed_total=failed,
         last_week_report_sent=_last_week_sent(settings, store, now),
+        events_dropped=spool.dropped,
+        last_drop_age_seconds=None if spool.last_drop_ms is None else max(0.0, now - spool.last_drop_ms / 1000),
     )
 
 
@@ -115,15 +117,20 @@ def _last_week_sent(settings: Settings, store: Store | None, now: float) -> bool
 
 def alarm_task(
     settings: Settings,
-    queues: Sequence[Queue],
+    open_queues: Callable[[], Sequence[Queue]],
     *,
     clock: Clock | None = None,
     store: Store | None = None,
     totals: Callable[[], tuple[int, int]] | None = None,
     monitor: AlarmMonitor | None = None,
 ) -> PeriodicTask:
-    """The alarm check as a periodic task of a consumer loop (the worker) or the scheduler."""
+    """The alarm check as a periodic task of a consumer loop (the worker) or the scheduler.
+
+    ``open_queues`` is called at each check, not before: a queue it must create (a jobs queue nobody
+    used yet) needs the database's write lock, and a database locked at start-up must delay a check,
+    never stop the process it runs in.
+    """
     clock = clock or SystemClock()
     monitor = monitor or open_alarm_monitor(settings, clock=clock)
     interval = settings.alarm_interval_seconds or DEFAULT_ALARM_INTERVAL_SECONDS
-    return PeriodicTask("alarms", interval, lambda: monitor.check(observe(settings, queues, clock=clock, store=store, totals=totals)))
+    return PeriodicTask("alarms", interval, lambda: monitor.check(observe(settings, open_queues(), clock=clock, store=store, totals=totals)))

@@ -21,8 +21,15 @@ def open_client(settings: Settings, **options: Any) -> AnalyticsClient:
     For a program that owns its client's lifetime (the web app opens one at
     start-up and closes it at shutdown); ``options`` are :class:`AnalyticsClient`'s.
     """
+    return AnalyticsClient(lambda: open_queue(settings), **_spool_options(settings, options))  # opened on the sender thread
+
+
+def _spool_options(settings: Settings, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with the spool's directory and bound from ``settings`` where the caller gave none."""
     options.setdefault("spool_dir", settings.spool_dir)
-    return AnalyticsClient(lambda: open_queue(settings), **options)  # opened on the sender thread
+    if settings.spool_max_bytes is not None:
+        options.setdefault("max_spool_bytes", settings.spool_max_bytes)
+    return options
 
 
 def _client_from_environment(**options: Any) -> AnalyticsClient:
@@ -35,7 +42,8 @@ def configure(queue: QueueOrFactory | None = None, **options: Any) -> AnalyticsC
     ``queue`` defaults to the analytics queue the environment names
     (``CV_ANALYTICS_QUEUE_URL``, ``AWS_SQS_URL``, else the embedded SQLite queue
     under ``CV_ANALYTICS_DATA_DIR``); ``options`` are :class:`AnalyticsClient`'s
-    (``spool_dir`` defaults to ``$CV_ANALYTICS_DATA_DIR/spool``). Call it once at
+    (``spool_dir`` defaults to ``$CV_ANALYTICS_DATA_DIR/spool``, ``max_spool_bytes`` to
+    ``$CV_ANALYTICS_SPOOL_MAX_BYTES``). Call it once at
     start-up (e.g. in a FastAPI lifespan handler).
     """
     global _default
@@ -44,8 +52,7 @@ def configure(queue: QueueOrFactory | None = None, **options: Any) -> AnalyticsC
         if queue is None:
             _default = _client_from_environment(**options)
         else:
-            options.setdefault("spool_dir", Settings.from_env().spool_dir)
-            _default = AnalyticsClient(queue, **options)
+            _default = AnalyticsClient(queue, **_spool_options(Settings.from_env(), options))
         client = _default
     if previous is not None:
         previous.close(previous.shutdown_timeout)

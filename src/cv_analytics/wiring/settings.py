@@ -60,6 +60,16 @@ def _positive(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _optional_bytes(env: Mapping[str, str], name: str) -> int | None:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return None
+    value = _float(env, name, 0.0)
+    if value != int(value) or value < 1:
+        raise ConfigurationError(f"{name} must be a whole number of bytes, at least 1, got {raw!r}")
+    return int(value)
+
+
 def _alarms_file(env: Mapping[str, str], data_dir: pathlib.Path) -> pathlib.Path | None:
     named = env.get(f"{PREFIX}ALARMS_FILE")
     if named:
@@ -165,6 +175,9 @@ class Settings:
     #: how the assistant finds skills (``CV_ANALYTICS_RETRIEVAL``): auto (embeddings when the ``[ai]``
     #: extra is installed, else BM25), embedding, bm25
     retrieval_method: str = "auto"
+    #: the analytics client's disk spool holds at most this many bytes; beyond it events are dropped, counted
+    #: and shown by ``status`` (``CV_ANALYTICS_SPOOL_MAX_BYTES``; the client's default, 256 MiB, when None)
+    spool_max_bytes: int | None = None
     #: the raw environment, for the settings modules of the parts (reporting); nothing below the wiring reads it
     env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
@@ -221,6 +234,7 @@ class Settings:
             analytics_enabled=_flag(env, f"{PREFIX}ANALYTICS_ENABLED", True),
             metrics_dir=pathlib.Path(env[METRICS_DIR_VARIABLE]) if env.get(METRICS_DIR_VARIABLE) else None,
             retrieval_method=_retrieval_method(env),
+            spool_max_bytes=_optional_bytes(env, f"{PREFIX}SPOOL_MAX_BYTES"),
             env=env,
         )
 

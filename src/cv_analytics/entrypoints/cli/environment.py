@@ -266,8 +266,15 @@ def alarm_tasks(
     from ...wiring.alarms import alarm_task
 
     cfg = settings()
-    backend = open_queue_backend(cfg)
-    queues = [backend.queue(name) for name in PRESETS]
+    opened: list[Queue] = []
+
+    def queues() -> list[Queue]:
+        # opened at the first check, all or none (a locked database fails the check, which runs again)
+        if not opened:
+            backend = open_queue_backend(cfg)
+            opened[:] = [backend.queue(name) for name in PRESETS]
+        return opened
+
     return [alarm_task(cfg, queues, store=store, totals=totals)]
 
 

@@ -34,6 +34,7 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
         f"{result.bytes} bytes; oldest {result.oldest or '-'}; "
         f"{result.held_segments} segment(s) held by a running client"
         + (f"; {result.corrupt_lines} unreadable line(s)" if result.corrupt_lines else "")
+        + (f"; {result.dropped} event(s) dropped by clients, the last at {result.last_drop}" if result.dropped else "")
     )
 
 

@@ -87,6 +87,12 @@ def status(as_json: Annotated[bool, typer.Option("--json", help="Machine-readabl
             f"spool: {spool.events} event(s), {spool.bytes} bytes in {spool.segments} segment(s) not sent yet "
             f"(oldest {spool.oldest or '-'}): `cv-analytics spool replay` sends them now"
         )
+    if spool is not None and spool.dropped:
+        out.print(
+            f"spool: {spool.dropped} event(s) dropped by clients, the last at {spool.last_drop or '-'} "
+            "(their buffer was full or the spool at its bound, CV_ANALYTICS_SPOOL_MAX_BYTES)",
+            markup=False,
+        )
     for run in report.extra["lastRuns"]:
         outcome = "ok" if run["ok"] else "FAILED"
         out.print(f"last {run['component']} run: {run['at']} {outcome}: {run['detail']}", markup=False)
