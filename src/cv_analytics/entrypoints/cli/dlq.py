@@ -154,9 +154,9 @@ def dlq_redrive(
     """Move dead letters of QUEUE back to it (all, by id, or with corrected bodies), for its worker to try again."""
     if bodies is not None and (message_ids or max_messages is not None):
         raise ConfigurationError("--bodies names the letters itself: give it without --id or --max")
+    edited = None if bodies is None else _read_edited_bodies(bodies)
     source = _queue_with_dlq(queue)
-    if bodies is not None:
-        edited = _read_edited_bodies(bodies)
+    if edited is not None:
         asked, moved = len(edited), source.redrive_edited(edited)
     else:
         asked = len(set(message_ids or ()))
@@ -177,7 +177,7 @@ def _read_edited_bodies(path: pathlib.Path) -> dict[str, str]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigurationError(f"--bodies {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise ConfigurationError(f"--bodies {path}: not a JSON file of letters ({exc})") from exc
     letters = data if isinstance(data, list) else [data]
     edited: dict[str, str] = {}
