@@ -81,3 +81,32 @@ def test_purge_asks_unless_yes_and_an_unknown_id_or_queue_is_one_error_line(cli,
     assert confirmed.returncode == 0 and "purged 2 dead letter(s)" in confirmed.stderr
     assert json.loads(cli("dlq", "list", "--json").stdout) == []
     assert "purged 0" in cli("dlq", "purge", "--yes").stderr
+
+
+@pytest.mark.slow
+def test_redrive_with_edited_bodies_sends_the_corrected_letters_and_refuses_a_bad_file(cli, cli_env, tmp_path):
+    _dead_letter_pairs(cli_env["CV_ANALYTICS_DATA_DIR"], 2)
+    letters = json.loads(cli("dlq", "show", "--json").stdout)
+    first = [letter for letter in letters if json.loads(letter["body"])["correlationId"].endswith("0")]
+    edited = [{**letter, "body": letter["body"].replace('"q 0"', '"q 0, corrected"')} for letter in first]
+    fixed = tmp_path / "fixed.json"
+    fixed.write_text(json.dumps(edited))
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"messageId": "m"}]))
+
+    for args in (
+        ["--bodies", str(fixed), "--id", first[0]["messageId"]],
+        ["--bodies", str(tmp_path / "missing.json")],
+        ["--bodies", str(bad)],
+    ):
+        refused = cli("dlq", "redrive", *args, check=False)
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert refused.stderr.strip().splitlines()[-1].startswith("error: --bodies"), refused.stderr
+    assert len(json.loads(cli("dlq", "list", "--json").stdout)) == 4  # nothing moved by a refused command
+
+    moved = cli("dlq", "redrive", "--bodies", str(fixed))
+    assert "moved 2 message(s) back to 'analytics' with their edited bodies" in moved.stderr
+    cli("worker", "--drain")
+    [interaction] = exported(cli)
+    assert interaction["query"] == "q 0, corrected" and interaction["status"] == "answered"
+    assert len(json.loads(cli("dlq", "list", "--json").stdout)) == 2

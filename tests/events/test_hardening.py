@@ -128,6 +128,16 @@ def test_required_fields_stay_strict_even_beside_a_bad_optional_one():
     assert info.value.field == "query"
 
 
+def test_a_correlation_id_over_its_limit_is_named_too_long_not_missing():
+    """Found by the poison scenario (issue 12): a 300-character id was reported as "required and non-empty"."""
+    with pytest.raises(InvalidEventError) as info:
+        parse_event(json.dumps(query(correlationId="c" * 300)))
+    assert info.value.field == "correlationId"
+    assert "300 characters, over the 256-character limit" in str(info.value)
+    with pytest.raises(InvalidEventError, match="is required"):
+        parse_event(json.dumps(query(correlationId="")))
+
+
 def test_a_stored_event_loads_as_written_without_the_edges_rules_but_bounded():
     from cv_analytics.events import load_event, to_json
 

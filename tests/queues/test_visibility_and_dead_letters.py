@@ -226,3 +226,24 @@ def test_redrive_by_id_moves_only_those_and_leaves_the_rest(queue_env, group):
     assert sorted(bodies(drain(q))) == ["m1", "m3"]
     assert q.dead_letter_queue.attributes().visible == 2
     assert sorted(bodies(drain(q.dead_letter_queue))) == ["m0", "m2"]
+
+
+def test_redrive_edited_sends_the_corrected_bodies_back_in_their_groups_and_leaves_the_rest(queue_env):
+    """``dlq redrive --bodies``: a producer's bug fixed in the letters themselves."""
+    q = queue_env.make_queue("analytics.fifo", QueueConfig(max_receive_count=1))
+    for i in range(3):
+        send(q, f"bad {i}", group="session-1")
+    received = q.receive(10)
+    for message in received:
+        q.fail(message, "invalid", permanent=True)
+    ids = {m.body: m.message_id for m in received}
+    too_large = "x" * (q.config.max_message_bytes + 1)
+
+    moved = q.redrive_edited({ids["bad 0"]: "fixed 0", ids["bad 2"]: "fixed 2", ids["bad 1"]: too_large, "no-such-id": "?"})
+
+    assert moved == 2
+    again = drain(q)
+    assert bodies(again) == ["fixed 0", "fixed 2"] and {m.group_id for m in again} == {"session-1"}
+    assert all(FAILURE_REASON_ATTRIBUTE not in m.attributes for m in again)
+    assert q.dead_letter_queue is not None and bodies(drain(q.dead_letter_queue)) == ["bad 1"]  # refused: kept, visible
+    assert q.redrive_edited({}) == 0

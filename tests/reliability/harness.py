@@ -13,12 +13,13 @@ import os
 import pathlib
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -157,6 +158,20 @@ def tally_interactions(store: Any, expected_ids: Collection[str], *, status: str
         duplicated=duplicated,
         unexpected=len(rows.keys() - expected),
         details={"rows": sum(rows.values()), "weekIndex": indexed, "wrongStatus": sorted(wrong_status)[:5]},
+    )
+
+
+def tally_sends(sent: Iterable[Hashable], expected: Collection[Hashable]) -> Tally:
+    """Each expected delivery (e.g. a report's ``(week, recipient)``) made once: a second one is a duplicate."""
+    counts = Counter(sent)
+    wanted = set(expected)
+    return Tally(
+        expected=len(wanted),
+        arrived=len(wanted & counts.keys()),
+        lost=len(wanted - counts.keys()),
+        duplicated=sum(n - 1 for n in counts.values() if n > 1),
+        unexpected=len(counts.keys() - wanted),
+        details={"sent": {str(key): n for key, n in counts.items()}},
     )
 
 
@@ -309,6 +324,13 @@ def wait_until(condition: Callable[[], bool], timeout: float, *, what: str, inte
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
+
+
+def free_loopback_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a scenario starts later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def random_moments(count: int, *, low: float, high: float, seed: int) -> list[float]:

@@ -120,7 +120,11 @@ def _without(data: dict[str, Any], paths: list[tuple[str, ...]]) -> dict[str, An
 def _strict_error(exc: ValidationError, event_type: str) -> InvalidEventError:
     first = exc.errors()[0]
     field = ".".join(_error_path(first, event_type)) or None
-    if field == "correlationId" or field == "correlation_id":
+    if (field == "correlationId" or field == "correlation_id") and first["type"] == "string_too_long":
+        field = "correlationId"
+        limit = first.get("ctx", {}).get("max_length")
+        message = f"field 'correlationId' is {len(first['input'])} characters, over the {limit}-character limit"
+    elif field == "correlationId" or field == "correlation_id":
         field = "correlationId"
         message = "field 'correlationId' (or 'requestId' in the older shape) is required and must be a non-empty string"
     elif field == "timestamp":

@@ -360,8 +360,23 @@ class Queue(ABC):
         dead-letter queue, visible again at once). The generic way (receive,
         send, delete), which works on any backend; a backend may do it natively.
         """
+        return self._move_back(max_messages, None if message_ids is None else set(message_ids), {})
+
+    def redrive_edited(self, bodies: Mapping[str, str]) -> int:
+        """Move the dead letters named by ``bodies`` (message id → corrected body) back here, each with its new body.
+
+        For a letter that failed for what it contains (a producer's bug fixed
+        since): it goes back in its group with a new message id. The generic
+        receive–send–delete on every backend; a letter whose new body the queue
+        refuses stays in the dead-letter queue, visible again at once. Returns how many moved.
+        """
+        if not bodies:
+            return 0
+        return self._move_back(None, set(bodies), dict(bodies))
+
+    def _move_back(self, max_messages: int | None, wanted: set[str] | None, bodies: Mapping[str, str]) -> int:
+        """Receive from the dead-letter queue, send here (with the body of ``bodies`` where it names one), delete."""
         dlq = self.require_dead_letter_queue("redrive")
-        wanted = None if message_ids is None else set(message_ids)
         moved = 0
         passed_over: list[Message] = []
         try:
@@ -379,7 +394,7 @@ class Queue(ABC):
                 outcomes = self.send_batch(
                     [
                         OutgoingMessage(
-                            m.body,
+                            bodies.get(m.message_id, m.body),
                             m.group_id,
                             # a fresh id: the original is still inside the dedup window when redriven quickly
                             f"{m.dedup_id or content_dedup_id(m.body)}:redrive:{m.message_id}"[:128],
@@ -389,9 +404,10 @@ class Queue(ABC):
                     ]
                 )
                 dlq.delete_batch([m.receipt_handle for m, o in zip(batch, outcomes, strict=True) if o.ok])
+                passed_over.extend(m for m, o in zip(batch, outcomes, strict=True) if not o.ok)
                 moved += sum(o.ok for o in outcomes)
         finally:
-            for message in passed_over:  # looked at, not chosen: back in the dead-letter queue at once
+            for message in passed_over:  # looked at, not moved: back in the dead-letter queue at once
                 with contextlib.suppress(QueueError):
                     dlq.change_visibility(message.receipt_handle, 0)
         return moved

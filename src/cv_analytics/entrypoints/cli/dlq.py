@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import pathlib
 import sys
 from typing import Annotated, Any, Optional
 
@@ -141,17 +142,54 @@ def dlq_redrive(
         Optional[list[str]], typer.Option("--id", help="Only this message (repeat for several); all when omitted.")
     ] = None,
     max_messages: Annotated[Optional[int], typer.Option("--max", help="Move at most this many.", min=1)] = None,
+    bodies: Annotated[
+        Optional[pathlib.Path],
+        typer.Option(
+            "--bodies",
+            help="Move back only the letters in this file, each with its body as edited there "
+            "(the JSON `dlq show --json` prints: messageId and body per letter).",
+        ),
+    ] = None,
 ) -> None:
-    """Move dead letters of QUEUE back to it (all, or by id), for its worker to try again."""
+    """Move dead letters of QUEUE back to it (all, by id, or with corrected bodies), for its worker to try again."""
+    if bodies is not None and (message_ids or max_messages is not None):
+        raise ConfigurationError("--bodies names the letters itself: give it without --id or --max")
+    edited = None if bodies is None else _read_edited_bodies(bodies)
     source = _queue_with_dlq(queue)
-    moved = source.redrive(max_messages, message_ids=message_ids or None)
-    if message_ids and moved < len(set(message_ids)):
-        typer.echo(f"moved {moved} of the {len(set(message_ids))} message(s) asked for back to {queue!r}", err=True)
+    if edited is not None:
+        asked, moved = len(edited), source.redrive_edited(edited)
+    else:
+        asked = len(set(message_ids or ()))
+        moved = source.redrive(max_messages, message_ids=message_ids or None)
+    if asked and moved < asked:
+        typer.echo(f"moved {moved} of the {asked} message(s) asked for back to {queue!r}", err=True)
         raise ConfigurationError(
-            f"{len(set(message_ids)) - moved} of the ids are not (visible) in the dead-letter queue of {queue!r}: "
+            f"{asked - moved} of the letters asked for are not (visible) in the dead-letter queue of {queue!r}"
+            f"{', or the queue refused their new body' if bodies is not None else ''}: "
             f"`cv-analytics dlq list {queue}` lists them"
         )
-    typer.echo(f"moved {moved} message(s) back to {queue!r}", err=True)
+    typer.echo(f"moved {moved} message(s) back to {queue!r}{' with their edited bodies' if bodies is not None else ''}", err=True)
+
+
+def _read_edited_bodies(path: pathlib.Path) -> dict[str, str]:
+    """Message id → body from a ``dlq show --json`` file (one letter or a list); an error names the bad entry."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigurationError(f"--bodies {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ConfigurationError(f"--bodies {path}: not a JSON file of letters ({exc})") from exc
+    letters = data if isinstance(data, list) else [data]
+    edited: dict[str, str] = {}
+    for index, letter in enumerate(letters):
+        if not (isinstance(letter, dict) and isinstance(letter.get("messageId"), str) and isinstance(letter.get("body"), str)):
+            raise ConfigurationError(
+                f"--bodies {path}: entry {index} needs a string messageId and a string body, as `dlq show --json` prints"
+            )
+        edited[letter["messageId"]] = letter["body"]
+    if not edited:
+        raise ConfigurationError(f"--bodies {path}: no letters in it")
+    return edited
 
 
 @command(dlq_app, "purge")
