@@ -293,7 +293,7 @@ def _ses_outage(root: pathlib.Path, week: str) -> tuple[Outcome, Tally]:
         for process in moto:
             process.terminate()
             process.wait(30)
-    return outcome, _record(outcome, week, "aws (moto)", "SES (moto)")
+    return outcome, _record(outcome, week, "embedded, SES on moto", "SES (moto)")
 
 
 def test_mail_down_on_report_day_the_report_is_retried_and_sent_once_over_smtp_and_ses(tmp_path):
