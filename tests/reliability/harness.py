@@ -191,16 +191,29 @@ def tally_jobs(job_store: Any, job_ids: Collection[str], *, ledger: pathlib.Path
 
 
 class CliProcess:
-    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill)."""
+    """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill).
 
-    def __init__(self, env: Mapping[str, str], *args: str, log_dir: pathlib.Path, name: str | None = None) -> None:
+    ``module`` runs another module instead (``python -m MODULE ARGS...``), from ``cwd`` when given.
+    """
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        *args: str,
+        log_dir: pathlib.Path,
+        name: str | None = None,
+        module: str = "cv_analytics",
+        cwd: pathlib.Path | None = None,
+    ) -> None:
         self.args = args
         log_dir.mkdir(parents=True, exist_ok=True)
         label = name or "-".join(args).replace("/", "_")
         self._stdout_path = log_dir / f"{label}.{time.monotonic_ns()}.out"
         self._stderr_path = log_dir / f"{label}.{time.monotonic_ns()}.err"
         with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
-            self.process = subprocess.Popen([sys.executable, "-m", "cv_analytics", *args], env=dict(env), stdout=out, stderr=err)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", module, *args], env=dict(env), stdout=out, stderr=err, cwd=cwd
+            )
 
     @property
     def pid(self) -> int:
