@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print("polling", file=sys.stderr, flush=True)
     while True:
         if mapping.poll(invoke) is None:
-            time.sleep(0.05)  # Lambda's pollers long-poll; an empty receive costs moto a request
+            time.sleep(0.2)  # Lambda's pollers long-poll; an empty receive costs moto a request
             continue
         polls += 1
         print(f"polled {polls}", file=sys.stderr, flush=True)
