@@ -3,10 +3,12 @@
 The Lambda handlers are driven as the SQS event source mapping drives them
 (:mod:`tests.aws_e2e.lambda_poller`: batches of up to 10, Lambda's event, the partial batch
 response, the delete of the rest), in a process of their own where a scenario kills the
-function (:mod:`.aws_poller`). moto serves a few hundred requests a second on this machine,
-so the traffic is scaled down from the embedded scenarios' (each row says how much), and the
-queues' visibility timeouts are shortened (as an operator may) so that what a crash leaves
-in flight comes back within the test.
+function (:mod:`.aws_poller`). moto is slow (every send to a FIFO queue computes the queue's
+attributes over all its messages, so a deep queue costs tens of milliseconds a message), so the
+traffic is scaled down from the embedded scenarios' (each row says how much), and the queues'
+visibility timeouts are shortened (as an operator may) so that what a crash leaves in flight
+comes back within the test. Processes that write to moto at the same time reach it through a
+proxy that forwards one request at a time (see ``moto_one_at_a_time``).
 """
 
 from __future__ import annotations
@@ -27,25 +29,26 @@ from cv_analytics.entrypoints import aws_lambda as handlers
 from cv_analytics.jobs import JobRequest
 from cv_analytics.queues.base import FAILURE_REASON_ATTRIBUTE, RECEIVE_COUNT_ATTRIBUTE
 from cv_analytics.wiring import Settings, Wiring, open_queue, open_store
-from tests.aws_backends.moto_envs import TcpProxy
 from tests.aws_e2e.conftest import OWNER, Deployment, aws, closed_port_url  # noqa: F401 - the fixtures
 from tests.aws_e2e.lambda_poller import LambdaContext
 from tests.aws_e2e.test_weekly_report import QUESTIONS, RUN_TIME, WEEK, scheduled_event
 from tests.jobs.types_for_tests import register_test_types
 
 from .harness import (
+    WEEK_START_MS,
     CliProcess,
     Survived,
     Tally,
     assert_exactly_once,
-    read_ledger,
-    tally_jobs,
     contract_traffic,
     random_moments,
+    read_ledger,
     record_survived,
     tally_interactions,
+    tally_jobs,
     wait_until,
 )
+from .moto_serial import SerialProxy
 
 pytestmark = pytest.mark.slow
 
@@ -85,21 +88,12 @@ def logs(tmp_path: pathlib.Path) -> pathlib.Path:
 
 @pytest.fixture
 def moto_one_at_a_time(aws: Deployment) -> Iterator[str]:  # noqa: F811 - the fixture
-    """moto's endpoint through a proxy that forwards one request at a time, for processes that write at once.
-
-    moto's SQS is not thread-safe where SQS is atomic: a DeleteMessage rebuilds the queue's message
-    list, and a SendMessage handled meanwhile is lost with the old one (a first run of scenario 1 with
-    the client sending while the function deleted lost 6 of 1,000 events so, the product not involved).
-    One request at a time gives moto SQS's atomicity (and DynamoDB's single-item atomicity; see
-    ``TcpProxy``) while the processes interleave freely.
-    """
-    proxy = TcpProxy(aws.endpoint, serialize=True)
+    """moto's endpoint through a proxy that forwards one request at a time (see :mod:`.moto_serial`)."""
+    proxy = SerialProxy(aws.endpoint)
     try:
         yield proxy.url
     finally:
         proxy.close()
-
-
 
 
 def _client(deployment: Deployment, endpoint: str) -> AnalyticsClient:
@@ -180,12 +174,9 @@ def test_analytics_lambda_killed_at_random_moments_loses_and_duplicates_nothing(
 
 # -- 4. poison messages among good traffic -------------------------------------------------------
 
-MONDAY_W47_MS = 1_763_337_600_000
-
-
 def _poison(session: str) -> list[tuple[str, str, str]]:
     """(kind, body, what its DLQ reason must name): each can never be recorded."""
-    at = MONDAY_W47_MS + 5_000
+    at = WEEK_START_MS + 5_000
     base = {"eventType": "query", "correlationId": str(uuid.uuid4()), "timestamp": at, "sessionId": session, "query": "q"}
     deep = '{"eventType":"query","correlationId":"deep","timestamp":%d,"sessionId":"%s","query":"q","metadata":{"a":%s%s}}' % (
         at, session, "[" * 5_000, "]" * 5_000,
@@ -204,7 +195,7 @@ def _poison(session: str) -> list[tuple[str, str, str]]:
 def test_poison_messages_are_dead_lettered_on_their_first_receive_and_their_sessions_complete(
     aws: Deployment,  # noqa: F811 - the fixture
 ) -> None:
-    pairs, sessions = 200, 20
+    pairs, sessions = 100, 20
     traffic = contract_traffic(pairs, sessions=sessions, seed=4, prefix="aws-poison-")
     half = len(traffic.events) // 2
     client = aws.analytics_client()
@@ -212,9 +203,9 @@ def test_poison_messages_are_dead_lettered_on_their_first_receive_and_their_sess
         client.log(event)
     assert client.flush(timeout=120)
     poison: dict[str, tuple[str, str, str]] = {}
-    for index, (kind, body, named) in enumerate(_poison("placeholder")):
+    for index in range(len(_poison(""))):
         session = f"aws-poison-session-{index * 3 % sessions:03d}"  # among a session's events, before its later ones
-        body = body.replace("placeholder", session)
+        kind, body, named = _poison(session)[index]
         sent = aws.sqs.send_message(
             QueueUrl=aws.queue_url, MessageBody=body, MessageGroupId=session, MessageDeduplicationId=f"poison-{index}"
         )
