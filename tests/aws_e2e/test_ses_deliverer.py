@@ -17,7 +17,7 @@ from cv_analytics.reporting.ses import SESDeliverer
 from cv_analytics.stores.sqlite import SQLiteStore
 from cv_analytics.wiring import insights_for
 from cv_analytics.skills import load_catalog
-from cv_analytics.wiring.reporting import ses_deliverer
+from cv_analytics.wiring.reporting import ses_client, ses_deliverer
 
 from .conftest import OWNER, SENDER, Deployment, parse_email
 
@@ -66,3 +66,16 @@ def test_ses_out_of_reach_is_a_delivery_error_that_will_be_retried(
 
     with pytest.raises(ReportDeliveryError, match=r"could not reach Amazon SES \(us-east-1\).*retried on the next run"):
         deliverer.deliver(outgoing)
+
+
+def test_aws_endpoint_url_ses_points_ses_alone_elsewhere(
+    aws: Deployment, closed_port_url: str, outgoing: OutgoingReport
+) -> None:
+    # boto3's service-specific endpoint: passing AWS_ENDPOINT_URL to boto3 explicitly used to override it
+    settings = Settings.from_env({**aws.env, "AWS_ENDPOINT_URL_SES": closed_port_url})
+
+    with pytest.raises(ReportDeliveryError, match=r"could not reach Amazon SES"):
+        ses_deliverer(settings).deliver(outgoing)
+    assert ses_client(settings).meta.endpoint_url == closed_port_url
+    ses_deliverer(Settings.from_env(aws.env)).deliver(outgoing)  # without it, SES is moto's as before
+    assert len(aws.sent_emails()) == 1

@@ -213,7 +213,7 @@ class CliProcess:
     """``python -m cv_analytics ARGS...`` as a process of its own, its output in files (no pipe to fill).
 
     ``module`` runs another module the same way (a scenario's own producer, e.g.
-    ``tests.reliability.producer_process``), from the repository's root.
+    ``tests.reliability.producer_process``), from ``cwd`` (the repository's root unless given).
     """
 
     def __init__(
@@ -223,13 +223,15 @@ class CliProcess:
         log_dir: pathlib.Path,
         name: str | None = None,
         module: str = "cv_analytics",
+        cwd: pathlib.Path | None = None,
     ) -> None:
         self.args = args
         log_dir.mkdir(parents=True, exist_ok=True)
         label = name or "-".join(args or (module,)).replace("/", "_")
         self._stdout_path = log_dir / f"{label}.{time.monotonic_ns()}.out"
         self._stderr_path = log_dir / f"{label}.{time.monotonic_ns()}.err"
-        cwd = None if module == "cv_analytics" else REPOSITORY_ROOT
+        if cwd is None and module != "cv_analytics":
+            cwd = REPOSITORY_ROOT
         with open(self._stdout_path, "wb") as out, open(self._stderr_path, "wb") as err:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", module, *args], env=dict(env), stdout=out, stderr=err, cwd=cwd

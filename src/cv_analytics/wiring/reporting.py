@@ -69,7 +69,7 @@ def ses_deliverer(settings: Settings, **kwargs: Any) -> Deliverer:
 
     env = settings.env
     kwargs.setdefault("region", env.get(SES_REGION_VARIABLE) or settings.aws_region)
-    kwargs.setdefault("endpoint_url", settings.aws_endpoint_url)
+    kwargs.setdefault("endpoint_url", settings.ses_endpoint_url or settings.aws_endpoint_url)
     kwargs.setdefault("configuration_set", env.get(SES_CONFIGURATION_SET_VARIABLE) or None)
     return SESDeliverer(**kwargs)
 
@@ -80,7 +80,7 @@ def ses_client(settings: Settings, *, request_counter: Any = None) -> Any:
 
     return make_ses_client(
         region=settings.env.get(SES_REGION_VARIABLE) or settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
+        endpoint_url=settings.ses_endpoint_url or settings.aws_endpoint_url,
         request_counter=request_counter,
     )
 

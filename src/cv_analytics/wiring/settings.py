@@ -119,6 +119,9 @@ class Settings:
     store_url: str = ""
     aws_region: str | None = None
     aws_endpoint_url: str | None = None
+    #: SES's own endpoint (boto3's ``AWS_ENDPOINT_URL_SES``), before ``aws_endpoint_url``: passing that one to boto3
+    #: explicitly would otherwise override the service's own
+    ses_endpoint_url: str | None = None
     sqs_queue_urls: Mapping[str, str] = field(default_factory=dict)
     dynamodb_tables: Mapping[str, str] = field(default_factory=dict)
     recipient_email: str | None = None
@@ -206,6 +209,7 @@ class Settings:
             store_url=store_url,
             aws_region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
             aws_endpoint_url=env.get("AWS_ENDPOINT_URL"),
+            ses_endpoint_url=env.get("AWS_ENDPOINT_URL_SES"),
             sqs_queue_urls=sqs_urls,
             dynamodb_tables=tables,
             recipient_email=env.get("RECIPIENT_EMAIL"),
