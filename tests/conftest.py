@@ -59,3 +59,15 @@ def shared_chromium():
 
     with sync_playwright() as playwright, chromium(playwright) as browser:
         yield browser
+
+
+#: The longest tests (each half a minute or more, mostly waiting on processes and clocks): run first,
+#: so the two xdist workers end together instead of one finishing a long scenario alone at the end.
+_LONGEST_FIRST = ("tests/reliability/test_", "tests/aws/test_terraform.py::test_terraform_apply")
+
+
+def pytest_collection_modifyitems(config, items):
+    def longest_first(item) -> bool:
+        return not (item.nodeid.startswith(_LONGEST_FIRST) and "test_harness" not in item.nodeid)
+
+    items.sort(key=longest_first)  # stable: every other test keeps its order
