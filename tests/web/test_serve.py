@@ -118,7 +118,8 @@ def test_serve_answers_runs_its_workers_and_sigterm_stops_everything(tmp_path, c
         assert httpx.get(served.url + "healthz").json() == {"status": "ok"}
         assert httpx.get(served.url).status_code == 200  # the chat page
         worker = wait_for(lambda: served.child_running("worker", "--wait", "2"), what="the analytics worker")
-        assert worker.cmdline()[4] == "10" and worker.nice() == 10  # niced before its imports (CV_ANALYTICS_WORKER_NICE)
+        assert worker.cmdline()[4] == "10"  # niced before its imports (CV_ANALYTICS_WORKER_NICE), once the interpreter is up
+        wait_for(lambda: worker.nice() == 10, what="the analytics worker at nice 10")
         if _has_jobs_commands():  # the job workers run beside it once the jobs commands exist
             wait_for(lambda: served.child_running("jobs", "worker", "--wait", "2"), what="the job worker")
             wait_for(lambda: served.child_running("jobs", "results", "--wait", "2"), what="the job result processor")
