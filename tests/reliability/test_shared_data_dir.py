@@ -180,8 +180,15 @@ def test_every_process_on_one_data_directory_stopped_in_turn_drains_and_nothing_
             for index, role in enumerate(roles):
                 victim = processes[index]
                 if role.name == "job worker":
-                    wait_until(lambda: tail.job_of(victim.pid) is not None, 30, what=f"{role.name} inside a job", interval=0.002)
-                    held_jobs.append((victim.pid, tail.job_of(victim.pid) or ""))
+                    seen: list[str] = []  # the job it was inside when seen (asking again may find it just ended)
+
+                    def inside_a_job(pid: int = victim.pid) -> bool:
+                        job = tail.job_of(pid)
+                        seen[:] = [job] if job is not None else []
+                        return bool(seen)
+
+                    wait_until(inside_a_job, 30, what=f"{role.name} inside a job", interval=0.002)
+                    held_jobs.append((victim.pid, seen[0]))
                 elif role.queue is not None:  # a batch in hand (this process's or its twin's)
                     busy = wiring.queue(role.queue)
                     wait_until(lambda: busy.attributes().in_flight > 0, 30, what=f"a batch in hand ({role.name})", interval=0)
