@@ -219,7 +219,7 @@ def test_job_workers_killed_mid_job_and_the_result_processor_killed_holding_resu
         dead_letters = request_queue.dead_letter_queue.attributes().visible + response_queue.dead_letter_queue.attributes().visible
         record_survived(
             Survived(
-                scenario="8. job worker kill -9 mid-job",
+                scenario="8. job worker and result processor killed",
                 injected=(
                     f"SIGKILL of a job worker ×{len(kills)} mid-job at random moments (seed {SEED}), each restarted; "
                     f"SIGKILL of `jobs results` ×{result_kills.tries} aimed at the results it held: "

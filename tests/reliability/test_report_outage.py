@@ -166,7 +166,7 @@ def _record(outcome: Outcome, week: str, backend: str, service: str) -> Tally:
     tally = tally_sends(outcome.sent, {(week, recipient) for recipient in RECIPIENTS})
     record_survived(
         Survived(
-            "5. report day outage",
+            "5. email down on report day",
             f"{service} not listening for {outcome.down_seconds:.0f} s on report day "
             f"({outcome.failures_while_down} failed runs, retried every 6 s), then up; after recovery the scheduler "
             f"restarted {len(outcome.reruns)}× (catching up) and `report --send` rerun",
