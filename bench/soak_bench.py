@@ -69,7 +69,7 @@ from jobs_bench import _bench_env, _process  # noqa: E402
 from cv_analytics.jobs import JobRegistry, JobService, JobStatus  # noqa: E402
 from cv_analytics.wiring import ANALYTICS_QUEUE, JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, Settings, Wiring  # noqa: E402
 from cv_analytics.wiring.client import open_client  # noqa: E402
-from tests.reliability.harness import tally_interactions, tally_jobs  # noqa: E402
+from tests.reliability.harness import RECRUITER_QUESTIONS as QUESTIONS, tally_interactions, tally_jobs  # noqa: E402
 
 DEFAULT_PLOT = ROOT / "docs" / "images" / "soak.png"
 #: The goal: no process's resident memory grows by more than this over the measured span.
@@ -82,16 +82,6 @@ DRAIN_TIMEOUT = 300.0
 BENCHMARK = "benchmark (client + submitter)"
 CHILD_WAIT = "2"  # the long-poll wait `serve` gives its children
 
-QUESTIONS = (
-    "What is your experience with TypeScript?",
-    "Have you used Kubernetes in production?",
-    "Do you know Rust?",
-    "Tell me about your Python projects",
-    "Any experience with AWS Lambda and SQS?",
-    "Have you led a team?",
-    "Do you know COBOL?",
-    "What databases have you worked with?",
-)
 ROLES = ("Backend engineer", "Platform engineer", "Data engineer", "Engineering manager", "Site reliability engineer")
 QUERY_METADATA = {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)", "referer": "https://cv.example.dev"}
 ANSWER = "I have 7 years of TypeScript experience, mostly with Node.js and Express."

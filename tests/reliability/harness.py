@@ -32,7 +32,8 @@ RESULTS_VARIABLE = "CV_ANALYTICS_FAULTS_OUT"
 #: Monday 2025-11-17 00:00 UTC: traffic falls in ISO week 2025-W47 unless a scenario says otherwise.
 WEEK_START_MS = 1_763_337_600_000
 
-_QUESTIONS = (
+#: Recruiter questions the traffic cycles through (the soak benchmark's too).
+RECRUITER_QUESTIONS = (
     "What is your experience with TypeScript?",
     "Have you used Kubernetes in production?",
     "Do you know Rust?",
@@ -112,7 +113,7 @@ def contract_traffic(
         cid = str(uuid.uuid5(namespace, str(i)))
         session = f"{prefix}session-{i % sessions:03d}"
         at = start_ms + i * 10
-        query = query_event(cid, session, at, _QUESTIONS[i % len(_QUESTIONS)])
+        query = query_event(cid, session, at, RECRUITER_QUESTIONS[i % len(RECRUITER_QUESTIONS)])
         response = response_event(cid, session, at + 234)
         events.extend((response, query) if rng.random() < responses_first else (query, response))
         ids.append(cid)
