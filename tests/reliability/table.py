@@ -19,10 +19,9 @@ import subprocess
 import sys
 import tempfile
 
-from .harness import RESULTS_VARIABLE
+from .harness import REPOSITORY_ROOT, RESULTS_VARIABLE
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
+README = REPOSITORY_ROOT / "README.md"
 BEGIN, END = "<!-- faults-survived:begin -->", "<!-- faults-survived:end -->"
 
 
@@ -80,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="faults-") as out:
         env = {**os.environ, RESULTS_VARIABLE: out}
         command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-n", "2", "tests/reliability", *args.pytest_args]
-        result = subprocess.run(command, cwd=ROOT, env=env, check=False)
+        result = subprocess.run(command, cwd=REPOSITORY_ROOT, env=env, check=False)
         rows = load_rows(pathlib.Path(out))
         if result.returncode != 0:
             print(f"error: the reliability suite failed (exit {result.returncode}); the README table is unchanged", file=sys.stderr)

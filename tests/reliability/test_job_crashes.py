@@ -30,6 +30,7 @@ from cv_analytics.wiring import JOBS_REQUEST_QUEUE, JOBS_RESPONSE_QUEUE, Setting
 
 from ..jobs.types_for_tests import register_test_types
 from .harness import (
+    REPOSITORY_ROOT,
     CliProcess,
     Survived,
     assert_exactly_once,
@@ -43,7 +44,6 @@ from .harness import (
 
 pytestmark = pytest.mark.slow
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEED = 8
 JOBS = 1000
 KILLS = 10
@@ -158,7 +158,7 @@ def test_job_workers_killed_mid_job_and_the_result_processor_killed_holding_resu
         CV_ANALYTICS_JOBS_VISIBILITY_TIMEOUT="2",
         CV_ANALYTICS_JOBS_RESULTS_VISIBILITY_TIMEOUT="2",
         CV_ANALYTICS_JOBS_RETRY_BASE="0.1",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(REPOSITORY_ROOT / "src"), str(REPOSITORY_ROOT)]),
     )
     ledger = data_dir / "runs.jsonl"
     rng = random.Random(SEED)

@@ -35,6 +35,7 @@ from tests.aws_e2e.test_weekly_report import QUESTIONS, RUN_TIME, WEEK, schedule
 from tests.jobs.types_for_tests import register_test_types
 
 from .harness import (
+    REPOSITORY_ROOT,
     WEEK_START_MS,
     CliProcess,
     Survived,
@@ -53,21 +54,20 @@ from .moto_serial import SerialProxy
 pytestmark = pytest.mark.slow
 
 BACKEND = "aws (moto)"
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 #: What a crashed invocation's messages wait before SQS gives them to the next one (the stack's is 300 s).
 VISIBILITY_SECONDS = 2
 
 
 def _poller_env(deployment: Deployment, endpoint: str, **extra: str) -> dict[str, str]:
     """A function's environment: the stack's variables, ``endpoint`` for AWS, dummy credentials, this tree first."""
-    path = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    path = os.pathsep.join([str(REPOSITORY_ROOT / "src"), str(REPOSITORY_ROOT)])
     return {**os.environ, **deployment.env, "AWS_ENDPOINT_URL": endpoint, "PYTHONPATH": path,
             "PYTHONUNBUFFERED": "1", **extra}  # fmt: skip
 
 
 def _poller(env: dict[str, str], handler: str, queue_url: str, logs: pathlib.Path, *options: str) -> CliProcess:
     process = CliProcess(
-        env, handler, queue_url, *options, log_dir=logs, name=handler, module="tests.reliability.aws_poller", cwd=ROOT
+        env, handler, queue_url, *options, log_dir=logs, name=handler, module="tests.reliability.aws_poller", cwd=REPOSITORY_ROOT
     )
     process.wait_for_output("polling", timeout=60)
     return process

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import pathlib
 import re
 import subprocess
 import sys
@@ -38,6 +37,7 @@ from ..jobs.types_for_tests import register_test_types
 from ..reporting import smtp_server
 from ..reporting.conftest import free_port
 from .harness import (
+    REPOSITORY_ROOT,
     CliProcess,
     Survived,
     assert_exactly_once,
@@ -53,7 +53,6 @@ from .test_job_crashes import LedgerTail
 
 pytestmark = pytest.mark.slow
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAIRS = 3000
 JOBS = 300
 #: every tenth job is the built-in ``analytics.report``; the rest ``test.echo``, which keeps the ledger
@@ -117,7 +116,7 @@ def test_every_process_on_one_data_directory_stopped_in_turn_drains_and_nothing_
     port = free_port()
     env = child_env(
         data_dir,
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
+        PYTHONPATH=os.pathsep.join([str(REPOSITORY_ROOT / "src"), str(REPOSITORY_ROOT)]),
         # longer than the run: a message a stopped process abandoned stays in flight to the end, where it shows
         CV_ANALYTICS_VISIBILITY_TIMEOUT="600",
         CV_ANALYTICS_REPORT_SCHEDULE="cron(* * * * ? *)",
